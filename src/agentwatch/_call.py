@@ -1,0 +1,173 @@
+"""The life of one model-call span: start with sampler-visible attributes, end exactly once.
+
+Integrations build a ``ModelCall`` from what they extracted from the request, run the user's call
+with the span current, then hand over response attributes. Ending is idempotent and thread-safe,
+because a stream may be finished by the user's loop, by ``close()`` or by the garbage collector.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from . import semconv
+from ._state import STATE
+from ._trajectory import Run, step_for_call
+
+Attributes = Iterable[tuple[str, AttributeValue]]
+
+# Attributes copied from the span onto the duration and token metrics.
+_METRIC_KEYS = (
+    semconv.GEN_AI_OPERATION_NAME,
+    semconv.GEN_AI_PROVIDER_NAME,
+    semconv.GEN_AI_REQUEST_MODEL,
+    semconv.GEN_AI_RESPONSE_MODEL,
+    semconv.SERVER_ADDRESS,
+    semconv.SERVER_PORT,
+    semconv.ROUTE_NAME,
+)
+
+
+class ModelCall:
+    """One traced model call: its span, its step and what its metrics need."""
+
+    __slots__ = (
+        "_ended",
+        "_lock",
+        "_metric_attributes",
+        "first_chunk_ns",
+        "run",
+        "span",
+        "start_ns",
+        "step",
+        "usage",
+    )
+
+    def __init__(self, operation: str, request_model: str | None, start_attributes: Attributes):
+        self.run: Run
+        self.run, self.step = step_for_call()
+        attributes: dict[str, AttributeValue] = {
+            semconv.GEN_AI_OPERATION_NAME: operation,
+            semconv.TRAJECTORY_STEP: self.step,
+        }
+        attributes.update(start_attributes)
+        kind = semconv.SPAN_KIND_EMBEDDING if operation == semconv.OPERATION_EMBEDDINGS else semconv.SPAN_KIND_LLM
+        attributes[semconv.OPENINFERENCE_SPAN_KIND] = kind
+        if request_model:
+            attributes[semconv.LLM_MODEL_NAME] = request_model
+        name = f"{operation} {request_model}" if request_model else operation
+        self.start_ns = time.time_ns()
+        self.span: Span = STATE.tracer.start_span(
+            name, kind=SpanKind.CLIENT, attributes=attributes, start_time=self.start_ns
+        )
+        self._metric_attributes = {k: attributes[k] for k in _METRIC_KEYS if k in attributes}
+        self.first_chunk_ns: int | None = None
+        self.usage: tuple[int | None, int | None] = (None, None)
+        self._ended = False
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def activated(self) -> Iterator[None]:
+        """Make the span current for the duration of the SDK call (attach and detach together)."""
+        token = otel_context.attach(trace.set_span_in_context(self.span))
+        try:
+            yield
+        finally:
+            otel_context.detach(token)
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def mark_first_chunk(self) -> None:
+        if self.first_chunk_ns is None:
+            self.first_chunk_ns = time.time_ns()
+
+    def set_attributes(self, attributes: Attributes) -> None:
+        for key, value in attributes:
+            self.span.set_attribute(key, value)
+            if key == semconv.GEN_AI_RESPONSE_MODEL:
+                self._metric_attributes[key] = value
+
+    def set_usage(self, input_tokens: int | None, output_tokens: int | None) -> None:
+        """Record token usage; a count the response did not carry stays absent, never 0."""
+        self.usage = (input_tokens, output_tokens)
+        total = 0
+        if input_tokens is not None:
+            self.span.set_attribute(semconv.GEN_AI_USAGE_INPUT_TOKENS, input_tokens)
+            self.span.set_attribute(semconv.LLM_TOKEN_COUNT_PROMPT, input_tokens)
+            total += input_tokens
+        if output_tokens is not None:
+            self.span.set_attribute(semconv.GEN_AI_USAGE_OUTPUT_TOKENS, output_tokens)
+            self.span.set_attribute(semconv.LLM_TOKEN_COUNT_COMPLETION, output_tokens)
+            total += output_tokens
+        if input_tokens is not None and output_tokens is not None:
+            self.span.set_attribute(semconv.LLM_TOKEN_COUNT_TOTAL, total)
+
+    def _claim_end(self) -> bool:
+        with self._lock:
+            if self._ended:
+                return False
+            self._ended = True
+            return True
+
+    def end(self, extra: Mapping[str, AttributeValue] | None = None) -> None:
+        """End the span successfully and record metrics; later calls do nothing."""
+        if not self._claim_end():
+            return
+        self._finish(extra, error_type=None)
+
+    def fail(self, exc: BaseException, extra: Mapping[str, AttributeValue] | None = None) -> None:
+        """End the span with ERROR status, ``error.type`` and the exception event."""
+        if not self._claim_end():
+            return
+        error_type = type(exc).__qualname__
+        self.span.set_attribute(semconv.ERROR_TYPE, error_type)
+        self.span.record_exception(exc)
+        self.span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"[:512]))
+        self._finish(extra, error_type=error_type)
+
+    def end_for_exception(self, exc: BaseException) -> None:
+        """End the span for an exception: an error, unless it is control flow (cancellation)."""
+        if isinstance(exc, Exception):
+            self.fail(exc)
+        else:
+            self.end()
+
+    def _finish(self, extra: Mapping[str, AttributeValue] | None, error_type: str | None) -> None:
+        end_ns = time.time_ns()
+        if extra:
+            for key, value in extra.items():
+                self.span.set_attribute(key, value)
+        ttft_s: float | None = None
+        if self.first_chunk_ns is not None:
+            ttft_s = (self.first_chunk_ns - self.start_ns) / 1e9
+            self.span.set_attribute(semconv.RESPONSE_TIME_TO_FIRST_CHUNK, ttft_s)
+        self.span.end(end_time=end_ns)
+        self._record_metrics((end_ns - self.start_ns) / 1e9, ttft_s, error_type)
+
+    def _record_metrics(self, duration_s: float, ttft_s: float | None, error_type: str | None) -> None:
+        instruments = STATE.instruments
+        attributes: dict[str, Any] = dict(self._metric_attributes)
+        if error_type is not None:
+            attributes[semconv.ERROR_TYPE] = error_type
+        instruments.duration.record(duration_s, attributes)
+        if ttft_s is not None:
+            instruments.time_to_first_chunk.record(ttft_s, attributes)
+        input_tokens, output_tokens = self.usage
+        if input_tokens is not None:
+            instruments.token_usage.record(
+                input_tokens, {**attributes, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_INPUT}
+            )
+        if output_tokens is not None:
+            instruments.token_usage.record(
+                output_tokens, {**attributes, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_OUTPUT}
+            )

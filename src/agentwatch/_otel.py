@@ -1,0 +1,33 @@
+"""Entry points for ``opentelemetry-instrument``: one instrumentor per integration."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+from ._instrument import current_instrumentation, enable_integration, uninstrument
+
+
+class _AgentwatchInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    integration = ""
+    package = ""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return [self.package]
+
+    def _instrument(self, **kwargs: Any) -> None:
+        enable_integration(self.integration)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        handle = current_instrumentation()
+        if handle is not None and set(handle.integrations) <= {self.integration}:
+            uninstrument()
+
+
+class OpenAIInstrumentor(_AgentwatchInstrumentor):
+    """agentwatch's OpenAI integration for ``opentelemetry-instrument``."""
+
+    integration = "openai"
+    package = "openai >= 2.0"

@@ -1,0 +1,75 @@
+"""Process-wide runtime state that the wrappers read on every call.
+
+Wrappers check ``STATE.active`` first, so a bound method cached before ``uninstrument()`` passes
+straight through to the SDK afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from opentelemetry import metrics, trace
+
+from . import semconv
+
+if TYPE_CHECKING:
+    from ._config import Settings
+
+_SCOPE = "agentwatch"
+
+
+@dataclass
+class Instruments:
+    """The metric instruments every model call records into."""
+
+    duration: metrics.Histogram
+    token_usage: metrics.Histogram
+    time_to_first_chunk: metrics.Histogram
+
+
+def _make_instruments(meter: metrics.Meter) -> Instruments:
+    return Instruments(
+        duration=meter.create_histogram(
+            semconv.METRIC_OPERATION_DURATION, unit="s", description="GenAI operation duration."
+        ),
+        token_usage=meter.create_histogram(
+            semconv.METRIC_TOKEN_USAGE, unit="{token}", description="Tokens used per call."
+        ),
+        time_to_first_chunk=meter.create_histogram(
+            semconv.METRIC_TIME_TO_FIRST_CHUNK,
+            unit="s",
+            description="Time from request to the first streamed chunk.",
+        ),
+    )
+
+
+class State:
+    """What the integrations need at call time: tracer, instruments, switches."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.capture_content = False
+        self.settings: Settings | None = None
+        self.tracer: trace.Tracer = trace.get_tracer(_SCOPE)
+        self.instruments: Instruments = _make_instruments(metrics.get_meter(_SCOPE))
+
+    def activate(
+        self,
+        settings: Settings,
+        tracer_provider: trace.TracerProvider,
+        meter_provider: metrics.MeterProvider,
+    ) -> None:
+        from . import __version__
+
+        self.settings = settings
+        self.capture_content = settings.capture_content
+        self.tracer = tracer_provider.get_tracer(_SCOPE, __version__)
+        self.instruments = _make_instruments(meter_provider.get_meter(_SCOPE, __version__))
+        self.active = True
+
+    def deactivate(self) -> None:
+        self.active = False
+
+
+STATE = State()

@@ -1,0 +1,132 @@
+"""What the wrappers do with the SDK's return value.
+
+A plain response is recorded and the span ends. A stream is handed back inside a traced proxy.
+``with_raw_response`` returns a ``LegacyAPIResponse`` whose parsed body is cached by the SDK, so
+parsing it here gives the user the very same object. ``with_streaming_response`` returns an
+``APIResponse`` whose body is not read yet: it is wrapped so the span ends when the user parses or
+closes it, or abandons it.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import wrapt
+from openai import AsyncStream, Stream
+
+from ... import semconv
+from ..._call import ModelCall
+from ..._guard import call_guarded
+from ..._state import STATE
+from ._stream import StreamRecorder, TracedAsyncStream, TracedStream
+
+if TYPE_CHECKING:
+    from ._wrappers import Endpoint
+
+try:  # moved between SDK versions; both exist in openai 2.x and 3.x
+    from openai._legacy_response import LegacyAPIResponse
+    from openai._response import APIResponse, AsyncAPIResponse
+except ImportError:  # pragma: no cover - depends on the installed SDK
+    LegacyAPIResponse = APIResponse = AsyncAPIResponse = ()  # type: ignore[assignment,misc]
+
+
+def record_response(endpoint: Endpoint, call: ModelCall, response: Any) -> None:
+    """Record a complete (non-streamed) response and end the span."""
+    call.set_attributes(endpoint.response(response, STATE.capture_content))
+    call.set_usage(*endpoint.usage(response))
+    call.end()
+
+
+def _trace_stream(endpoint: Endpoint, call: ModelCall, stream: Any) -> Any:
+    if endpoint.accumulator is None:
+        call.end()
+        return stream
+    recorder = StreamRecorder(call, endpoint.accumulator(), STATE.capture_content)
+    if isinstance(stream, AsyncStream):
+        return TracedAsyncStream(stream, recorder)
+    return TracedStream(stream, recorder)
+
+
+def _handle_parsed(endpoint: Endpoint, call: ModelCall, parsed: Any) -> Any:
+    if isinstance(parsed, (Stream, AsyncStream)):
+        return _trace_stream(endpoint, call, parsed)
+    record_response(endpoint, call, parsed)
+    return parsed
+
+
+def _handle_legacy(endpoint: Endpoint, call: ModelCall, raw: Any) -> Any:
+    parsed = raw.parse()
+    traced = _handle_parsed(endpoint, call, parsed)
+    if traced is not parsed:
+        # The SDK caches parse() results by target type; put the traced stream in the cache so
+        # the user's own raw.parse() returns it.
+        cache = getattr(raw, "_parsed_by_type", None)
+        if isinstance(cache, dict):
+            cache[getattr(raw, "_cast_to", None)] = traced
+        else:
+            call.end({semconv.STREAM_END: semconv.STREAM_END_ABANDONED})
+    return raw
+
+
+def handle_result(endpoint: Endpoint, call: ModelCall, result: Any) -> Any:
+    """Return what the user gets back: the result itself or a traced proxy of it."""
+    if isinstance(result, (Stream, AsyncStream)):
+        return _trace_stream(endpoint, call, result)
+    if isinstance(result, LegacyAPIResponse):
+        return _handle_legacy(endpoint, call, result)
+    if isinstance(result, AsyncAPIResponse):
+        return _TracedAsyncAPIResponse(result, endpoint, call)
+    if isinstance(result, APIResponse):
+        return _TracedAPIResponse(result, endpoint, call)
+    record_response(endpoint, call, result)
+    return result
+
+
+def _end_unparsed(call: ModelCall) -> None:
+    if not call.ended:
+        call.end({semconv.STREAM_END: semconv.STREAM_END_CLOSED})
+
+
+class _TracedAPIResponse(wrapt.ObjectProxy):  # type: ignore[misc]
+    """``with_streaming_response``: ends the span when the body is parsed, closed or abandoned."""
+
+    def __init__(self, response: Any, endpoint: Endpoint, call: ModelCall) -> None:
+        super().__init__(response)
+        self._self_endpoint = endpoint
+        self._self_call = call
+        weakref.finalize(self, _end_unparsed, call)
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        parsed = self.__wrapped__.parse(*args, **kwargs)
+        if self._self_call.ended:
+            return parsed
+        return call_guarded(
+            "openai.response", _handle_parsed, self._self_endpoint, self._self_call, parsed, default=parsed
+        )
+
+    def close(self) -> None:
+        call_guarded("openai.response", _end_unparsed, self._self_call, default=None)
+        self.__wrapped__.close()
+
+
+class _TracedAsyncAPIResponse(wrapt.ObjectProxy):  # type: ignore[misc]
+    """The async twin of ``_TracedAPIResponse``: ``parse`` and ``close`` are coroutines."""
+
+    def __init__(self, response: Any, endpoint: Endpoint, call: ModelCall) -> None:
+        super().__init__(response)
+        self._self_endpoint = endpoint
+        self._self_call = call
+        weakref.finalize(self, _end_unparsed, call)
+
+    async def parse(self, *args: Any, **kwargs: Any) -> Any:
+        parsed = await self.__wrapped__.parse(*args, **kwargs)
+        if self._self_call.ended:
+            return parsed
+        return call_guarded(
+            "openai.response", _handle_parsed, self._self_endpoint, self._self_call, parsed, default=parsed
+        )
+
+    async def close(self) -> None:
+        call_guarded("openai.response", _end_unparsed, self._self_call, default=None)
+        await self.__wrapped__.close()

@@ -1,0 +1,120 @@
+"""The wrappers around OpenAI resource methods.
+
+Each wrapper: pass through when agentwatch is off or already inside a traced call; start the span
+(guarded); run the user's call with the span current; hand the result to ``handle_result``
+(guarded). The guard sits outside the ``try`` around the user's call, so a fault of ours is never
+reported as an API error and the user's own exception always propagates unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+
+from ..._call import ModelCall
+from ..._guard import call_guarded
+from ..._state import STATE
+from ._extract import Pairs, given, provider_name, server_attributes
+from ._messages import evidence_from_messages
+from ._response import handle_result
+from ._stream import StreamAccumulator
+from ... import semconv
+
+# Set while a traced call runs, so an SDK method that calls another patched one is traced once.
+_inside_call: ContextVar[bool] = ContextVar("agentwatch_openai_call", default=False)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How to trace one SDK method."""
+
+    operation: str
+    api: str
+    request: Callable[[Mapping[str, Any], bool], Pairs]
+    response: Callable[[Any, bool], Pairs]
+    usage: Callable[[Any], tuple[int | None, int | None]]
+    accumulator: Callable[[], StreamAccumulator] | None
+    messages_param: str | None  # the request parameter whose messages become evidence
+
+
+def start_call(endpoint: Endpoint, instance: Any, kwargs: Mapping[str, Any]) -> ModelCall:
+    """Start the span of one call with every attribute a sampler may need."""
+    capture = STATE.capture_content
+    model = given(kwargs, "model")
+    model = model if isinstance(model, str) else None
+    start: dict[str, Any] = {
+        semconv.GEN_AI_PROVIDER_NAME: provider_name(instance),
+        semconv.LLM_PROVIDER: semconv.PROVIDER_OPENAI,
+        semconv.OPENAI_API: endpoint.api,
+    }
+    if model:
+        start[semconv.GEN_AI_REQUEST_MODEL] = model
+    start.update(server_attributes(instance))
+    call = ModelCall(endpoint.operation, model, start.items())
+    call.set_attributes(endpoint.request(kwargs, capture))
+    if endpoint.messages_param and not call.run.implicit:
+        for kind, text, source in evidence_from_messages(given(kwargs, endpoint.messages_param)):
+            call.run.add_evidence(kind, text, call.step, source)
+    return call
+
+
+def _abandon(call: ModelCall | None) -> None:
+    if call is not None and not call.ended:
+        call.end()
+
+
+def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not STATE.active or _inside_call.get():
+            return wrapped(*args, **kwargs)
+        call = call_guarded("openai.request", start_call, endpoint, instance, kwargs, default=None)
+        if call is None:
+            return wrapped(*args, **kwargs)
+
+        token = _inside_call.set(True)
+        try:
+            with call.activated():
+                result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            call_guarded("openai.error", call.end_for_exception, exc, default=None)
+            raise
+        finally:
+            _inside_call.reset(token)
+
+        traced = call_guarded("openai.response", handle_result, endpoint, call, result, default=None)
+        if traced is None:
+            call_guarded("openai.response", _abandon, call, default=None)
+            return result
+        return traced
+
+    return wrapper  # type: ignore[no-any-return]
+
+
+def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
+    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not STATE.active or _inside_call.get():
+            return await wrapped(*args, **kwargs)
+        call = call_guarded("openai.request", start_call, endpoint, instance, kwargs, default=None)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+
+        token = _inside_call.set(True)
+        try:
+            with call.activated():
+                result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            call_guarded("openai.error", call.end_for_exception, exc, default=None)
+            raise
+        finally:
+            _inside_call.reset(token)
+
+        traced = call_guarded("openai.response", handle_result, endpoint, call, result, default=None)
+        if traced is None:
+            call_guarded("openai.response", _abandon, call, default=None)
+            return result
+        return traced
+
+    return wrapper  # type: ignore[no-any-return]
