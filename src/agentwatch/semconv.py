@@ -49,6 +49,7 @@ OPERATION_CHAT: Final = "chat"
 OPERATION_EMBEDDINGS: Final = "embeddings"
 OPERATION_INVOKE_AGENT: Final = "invoke_agent"
 OPERATION_EXECUTE_TOOL: Final = "execute_tool"
+OPERATION_TEXT_COMPLETION: Final = "text_completion"
 
 # Values of gen_ai.provider.name and gen_ai.token.type.
 PROVIDER_OPENAI: Final = "openai"

@@ -41,24 +41,29 @@ class Endpoint:
 
 
 def start_call(endpoint: Endpoint, instance: Any, kwargs: Mapping[str, Any]) -> ModelCall:
-    """Start the span of one call with every attribute a sampler may need."""
+    """Start the span of one call, with every request attribute set at start for samplers."""
     capture = STATE.capture_content
     model = given(kwargs, "model")
     model = model if isinstance(model, str) else None
-    start: dict[str, Any] = {
+    attributes: dict[str, Any] = {
         semconv.GEN_AI_PROVIDER_NAME: provider_name(instance),
         semconv.LLM_PROVIDER: semconv.PROVIDER_OPENAI,
         semconv.OPENAI_API: endpoint.api,
     }
     if model:
-        start[semconv.GEN_AI_REQUEST_MODEL] = model
-    start.update(server_attributes(instance))
-    call = ModelCall(endpoint.operation, model, start.items())
-    call.set_attributes(endpoint.request(kwargs, capture))
+        attributes[semconv.GEN_AI_REQUEST_MODEL] = model
+    attributes.update(server_attributes(instance))
+    attributes.update(endpoint.request(kwargs, capture))
+    # Everything that can fail on an odd request runs above, before the span exists.
+    call = ModelCall(endpoint.operation, model, attributes.items())
     if endpoint.messages_param and not call.run.implicit:
-        for kind, text, source in evidence_from_messages(given(kwargs, endpoint.messages_param)):
-            call.run.add_evidence(kind, text, call.step, source)
+        call_guarded("openai.evidence", _keep_evidence, call, kwargs.get(endpoint.messages_param), default=None)
     return call
+
+
+def _keep_evidence(call: ModelCall, messages: Any) -> None:
+    for kind, text, source in evidence_from_messages(messages):
+        call.run.add_evidence(kind, text, call.step, source)
 
 
 def _abandon(call: ModelCall | None) -> None:
