@@ -98,10 +98,9 @@ def replay(request: pytest.FixtureRequest) -> object:
         match_on=["method", "scheme", "host", "port", "path", "body"],
         filter_headers=["authorization", "api-key", "openai-organization", "openai-project"],
         decode_compressed_response=True,
-        allow_playback_repeats=True,
     )
 
     def use(name: str) -> object:
-        return recorder.use_cassette(f"{name}.yaml")
+        return recorder.use_cassette(f"{name}.yaml", allow_playback_repeats=True)
 
     return use

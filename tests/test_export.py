@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import subprocess
@@ -23,8 +22,8 @@ SCRIPT = textwrap.dedent(
     from _local import sync_client
 
     agentwatch.instrument()
-    recorder = vcr.VCR(record_mode="none", match_on=["method", "path", "body"], allow_playback_repeats=True)
-    with recorder.use_cassette({cassette!r}):
+    recorder = vcr.VCR(record_mode="none", match_on=["method", "path", "body"])
+    with recorder.use_cassette({cassette!r}, allow_playback_repeats=True):
         with agentwatch.trajectory("script"):
             sync_client().chat.completions.create(
                 model="smollm2",
@@ -86,7 +85,7 @@ def test_app_provider_is_used(tmp_path: Path, exporter: object, tracer_provider:
     )
     assert telemetry.tracer_provider is tracer_provider
     assert telemetry.owns_tracer_provider is False
-    assert not isinstance(trace.get_tracer_provider(), type(tracer_provider)) or True
+    assert trace.get_tracer_provider() is not tracer_provider
 
 
 @pytest.mark.parametrize("variable", ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"])
@@ -97,4 +96,4 @@ def test_otlp_endpoint_creates_no_store(tmp_path: Path, variable: str) -> None:
 
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / ".agentwatch").exists()
-    assert json.dumps(result.stderr).count("Traceback") == 0 or "Failed to export" in result.stderr
+    assert "Traceback" not in result.stderr

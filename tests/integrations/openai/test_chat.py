@@ -184,14 +184,15 @@ def test_raw_response_stream(exporter: Any, replay: Any) -> None:
 def test_parse_json_schema(exporter: Any, vcr_cassette: Any) -> None:
     schema = {
         "type": "object",
-        "properties": {"greeting": {"type": "string"}},
+        "properties": {"greeting": {"type": "string", "enum": ["hello", "hi", "good morning"]}},
         "required": ["greeting"],
         "additionalProperties": False,
     }
     response = sync_client().chat.completions.parse(
         model=MODEL,
-        messages=HELLO,
-        max_tokens=32,
+        messages=[{"role": "user", "content": "Reply with a JSON object with one key, greeting."}],
+        max_tokens=200,
+        temperature=0.0,
         response_format={"type": "json_schema", "json_schema": {"name": "greeting", "schema": schema, "strict": True}},
     )
 
