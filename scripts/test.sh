@@ -23,5 +23,5 @@ run_suite() {
     "$venv/bin/python" -m pytest -q -m "$marker" "$@"
 }
 
-run_suite 3 "dev,e2e" "" "$@"
+run_suite 3 "dev,e2e,evaluators" "" "$@"
 run_suite 2 "dev" "not e2e" "$@"

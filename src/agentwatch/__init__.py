@@ -11,6 +11,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from ._instrument import Instrumentation, instrument, uninstrument
+from ._tool import tool
 from ._trajectory import Evidence, Run, current_run, trajectory
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "__version__",
     "current_run",
     "instrument",
+    "tool",
     "trajectory",
     "uninstrument",
 ]
