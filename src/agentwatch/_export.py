@@ -8,6 +8,7 @@ Both sit behind a batch processor, and the provider is shut down (and so flushed
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 from opentelemetry import metrics, trace
@@ -63,6 +64,17 @@ def _make_meter_provider(settings: Settings) -> metrics.MeterProvider:
     )
 
 
+def _wants_otlp_metrics() -> bool:
+    # Metrics follow the OTel variables: a traces-only endpoint says nothing about metrics, and
+    # OTEL_METRICS_EXPORTER=none switches them off (Phoenix, for one, rejects OTLP metrics).
+    if os.environ.get("OTEL_METRICS_EXPORTER", "").strip().lower() == "none":
+        return False
+    return any(
+        os.environ.get(name, "").strip()
+        for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+    )
+
+
 def setup_telemetry(settings: Settings, tracer_provider: trace.TracerProvider | None) -> Telemetry:
     """Pick or create the providers for this ``instrument()`` call."""
     owns = False
@@ -76,7 +88,9 @@ def setup_telemetry(settings: Settings, tracer_provider: trace.TracerProvider | 
             owns = True
 
     meter_provider = metrics.get_meter_provider()
-    if not _global_is_set(meter_provider, metrics._internal._ProxyMeterProvider) and settings.exporter == "otlp":
+    # The API exposes no public type for "no meter provider set yet"; compare with its proxy.
+    proxy_type = getattr(metrics._internal, "_ProxyMeterProvider", type(None))
+    if not _global_is_set(meter_provider, proxy_type) and settings.exporter == "otlp" and _wants_otlp_metrics():
         meter_provider = _make_meter_provider(settings)
         metrics.set_meter_provider(meter_provider)
     return Telemetry(tracer_provider, meter_provider, owns)
