@@ -56,6 +56,14 @@ class Run:
         """Number of steps started so far."""
         return self._steps
 
+    @property
+    def trace_id(self) -> str | None:
+        """The run's trace id as 32 hex digits, or None when the run has no recorded span."""
+        if self.span is None:
+            return None
+        context = self.span.get_span_context()
+        return format(context.trace_id, "032x") if context.is_valid else None
+
     def next_step(self) -> int:
         """Claim the next step number (1, 2, 3, ...)."""
         with self._lock:
