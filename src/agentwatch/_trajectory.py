@@ -72,7 +72,7 @@ class Run:
 
     def add_evidence(self, kind: str, text: str, step: int, source: str | None = None) -> bool:
         """Keep ``text`` as evidence unless it is empty, already kept, or over the run's bounds."""
-        if not text or not text.strip():
+        if self.implicit or not text or not text.strip():
             return False
         key = hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=16).digest()
         with self._lock:
@@ -94,6 +94,9 @@ class Run:
             return [item.text for item in self.evidence]
 
 
+# Stands for every one-step run: it keeps no evidence (add_evidence callers check ``implicit``).
+_IMPLICIT_RUN = Run(name="", implicit=True, _steps=1)
+
 _current_run: ContextVar[Run | None] = ContextVar("agentwatch_run", default=None)
 
 
@@ -109,7 +112,7 @@ def step_for_call() -> tuple[Run, int]:
     """
     run = _current_run.get()
     if run is None:
-        return Run(name="", implicit=True, _steps=1), 1
+        return _IMPLICIT_RUN, 1
     return run, run.next_step()
 
 

@@ -7,6 +7,7 @@ blanks the rest of the span. Content (messages, tool arguments) is yielded only 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,18 +34,26 @@ def given(kwargs: Mapping[str, Any], name: str) -> Any:
     return value
 
 
-def server_attributes(instance: Any) -> Pairs:
-    """Yield server.address and server.port from the resource's client base URL."""
+@lru_cache(maxsize=64)
+def _server_of(base_url: str) -> tuple[tuple[str, AttributeValue], ...]:
+    parts = urlsplit(base_url)
+    pairs: list[tuple[str, AttributeValue]] = []
+    if parts.hostname:
+        pairs.append((semconv.SERVER_ADDRESS, parts.hostname))
+    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    if port:
+        pairs.append((semconv.SERVER_PORT, port))
+    return tuple(pairs)
+
+
+def server_attributes(instance: Any) -> tuple[tuple[str, AttributeValue], ...]:
+    """Return server.address and server.port of the resource's client base URL."""
     client = getattr(instance, "_client", None)
     base_url = getattr(client, "base_url", None)
     if base_url is None:
-        return
-    parts = urlsplit(str(base_url))
-    if parts.hostname:
-        yield semconv.SERVER_ADDRESS, parts.hostname
-    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
-    if port:
-        yield semconv.SERVER_PORT, port
+        return ()
+    # Parsing the URL costs more than the rest of the request extraction, so cache it.
+    return _server_of(str(base_url))
 
 
 def provider_name(instance: Any) -> str:

@@ -14,9 +14,7 @@ from typing import Any
 
 def field(obj: Any, name: str, default: Any = None) -> Any:
     """Read ``name`` from a mapping or an object."""
-    if obj is None:
-        return default
-    if isinstance(obj, dict):
+    if type(obj) is dict:
         return obj.get(name, default)
     return getattr(obj, name, default)
 
