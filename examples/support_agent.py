@@ -30,8 +30,14 @@ MODEL = os.environ.get("AGENTWATCH_MODEL", "smollm2")
 MAX_MODEL_CALLS = 3
 
 POLICIES = {
-    "refund": "Refund requests must be filed within 30 days of delivery. Refunds go back to the original payment method.",
-    "shipping": "Standard shipping takes 3 to 5 business days. Express shipping takes 1 business day and costs 9.90 EUR.",
+    "refund": (
+        "Refund requests must be filed within 30 days of delivery. "
+        "Refunds go back to the original payment method."
+    ),
+    "shipping": (
+        "Standard shipping takes 3 to 5 business days. "
+        "Express shipping takes 1 business day and costs 9.90 EUR."
+    ),
     "returns": "Items can be returned within 30 days if they are unused and in their original packaging.",
 }
 ORDERS = {
@@ -66,7 +72,10 @@ TOOLS: list[dict[str, Any]] = [
     },
 ]
 
-SYSTEM = "You are a helpful support agent for an online store. Answer in two sentences, using only the facts given."
+SYSTEM = (
+    "You are a helpful support agent for an online store. "
+    "Answer in two sentences, using only the facts given."
+)
 
 
 def search_policy(query: str) -> str:
@@ -133,7 +142,9 @@ QUESTIONS = [
 
 def main() -> None:
     agentwatch.instrument(service_name="support-agent-demo")
-    client = openai.OpenAI(base_url=BASE_URL, api_key=os.environ.get("OPENAI_API_KEY", "not-needed"), max_retries=1)
+    client = openai.OpenAI(
+        base_url=BASE_URL, api_key=os.environ.get("OPENAI_API_KEY", "not-needed"), max_retries=1
+    )
     for session_id, question in QUESTIONS:
         reply, trace_id = answer(client, question, session_id)
         print(f"Q: {question}\nA: {reply}\n   trace {trace_id}\n")

@@ -20,6 +20,10 @@ run_suite() {
     [ -x "$venv/bin/python" ] || uv venv --quiet --python "$PYTHON" "$venv"
     uv pip install --quiet --python "$venv/bin/python" -e ".[$extras]" "openai>=${major},<$((major + 1))"
     echo "== openai ${major}.x: $("$venv/bin/python" -c 'import openai; print(openai.__version__)')"
+    if [ "$major" = 3 ]; then
+        "$venv/bin/ruff" check src tests examples benchmarks
+        "$venv/bin/mypy"
+    fi
     "$venv/bin/python" -m pytest -q -m "$marker" "$@"
 }
 

@@ -58,7 +58,9 @@ def chat_completion(
     return body
 
 
-def chunk(delta: dict[str, Any], *, index: int = 0, finish_reason: str | None = None, model: str = "smollm2") -> dict[str, Any]:
+def chunk(
+    delta: dict[str, Any], *, index: int = 0, finish_reason: str | None = None, model: str = "smollm2"
+) -> dict[str, Any]:
     return {
         "id": "chatcmpl-stream",
         "object": "chat.completion.chunk",
@@ -120,7 +122,9 @@ class Recorder:
     _async = False
 
 
-def make_clients(recorder: Recorder, base_url: str = "http://127.0.0.1:8080/v1") -> tuple[openai.OpenAI, openai.AsyncOpenAI]:
+def make_clients(
+    recorder: Recorder, base_url: str = "http://127.0.0.1:8080/v1"
+) -> tuple[openai.OpenAI, openai.AsyncOpenAI]:
     sync_client = openai.OpenAI(
         api_key="sk-test-secret-key",
         base_url=base_url,

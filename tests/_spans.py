@@ -8,7 +8,10 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 
 def attributes_of(span: ReadableSpan) -> dict[str, Any]:
-    return {key: (list(value) if isinstance(value, tuple) else value) for key, value in (span.attributes or {}).items()}
+    return {
+        key: (list(value) if isinstance(value, tuple) else value)
+        for key, value in (span.attributes or {}).items()
+    }
 
 
 def assert_attributes(span: ReadableSpan, expected: dict[str, Any], *, ignore: tuple[str, ...] = ()) -> None:

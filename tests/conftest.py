@@ -44,7 +44,9 @@ def capture_content() -> bool:
 
 
 @pytest.fixture
-def instrumented(tracer_provider: TracerProvider, capture_content: bool) -> Iterator[agentwatch.Instrumentation]:
+def instrumented(
+    tracer_provider: TracerProvider, capture_content: bool
+) -> Iterator[agentwatch.Instrumentation]:
     handle = agentwatch.instrument(tracer_provider=tracer_provider, capture_content=capture_content)
     try:
         yield handle

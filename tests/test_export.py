@@ -42,7 +42,12 @@ def run_script(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProce
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTWATCH_", "PYTEST_"))}
     return subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, env={**clean, **env}, capture_output=True, text=True, timeout=120
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -57,7 +62,11 @@ def test_default_embedded_store_written_at_exit(tmp_path: Path) -> None:
     assert names == ["chat smollm2", "invoke_agent script"]
 
     report = subprocess.run(
-        [sys.executable, "-m", "agentwatch.cli", "report"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "agentwatch.cli", "report"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert report.returncode == 0, report.stderr
     assert "smollm2" in report.stdout

@@ -9,14 +9,14 @@ from typing import Any
 import openai
 import pytest
 import wrapt
-from opentelemetry.sdk.trace import TracerProvider
 from openai.resources.chat.completions.completions import AsyncCompletions, Completions
 from openai.resources.embeddings import Embeddings
 from openai.resources.responses.responses import Responses
+from opentelemetry.sdk.trace import TracerProvider
 
 import agentwatch
-from agentwatch import _config
 from _local import MODEL, sync_client
+from agentwatch import _config
 
 KWARGS: dict[str, Any] = {
     "model": MODEL,
@@ -45,7 +45,9 @@ def test_uninstrument_restores_attributes(tracer_provider: TracerProvider) -> No
     assert all(owner.__dict__[name] is originals[(owner, name)] for owner, name in PATCHED)
 
 
-def test_cached_bound_method_stops_tracing(tracer_provider: TracerProvider, exporter: Any, replay: Any) -> None:
+def test_cached_bound_method_stops_tracing(
+    tracer_provider: TracerProvider, exporter: Any, replay: Any
+) -> None:
     handle = agentwatch.instrument(tracer_provider=tracer_provider)
     client = sync_client()
     cached_create = client.chat.completions.create
@@ -59,7 +61,9 @@ def test_cached_bound_method_stops_tracing(tracer_provider: TracerProvider, expo
     assert exporter.get_finished_spans() == ()
 
 
-def test_instrument_twice_warns_once(tracer_provider: TracerProvider, caplog: pytest.LogCaptureFixture) -> None:
+def test_instrument_twice_warns_once(
+    tracer_provider: TracerProvider, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, logger="agentwatch")
     from agentwatch import _instrument
 
@@ -94,7 +98,9 @@ def test_uninstrument_without_instrument_is_harmless() -> None:
 
 
 def test_unknown_integration_names_valid_ones(tracer_provider: TracerProvider) -> None:
-    with pytest.raises(ValueError, match="Unknown integration 'opnai'. Valid integrations: openai, langchain, llamaindex"):
+    with pytest.raises(
+        ValueError, match=r"Unknown integration 'opnai'\. Valid integrations: openai, langchain, llamaindex"
+    ):
         agentwatch.instrument(tracer_provider=tracer_provider, integrations=["opnai"])
     assert "create" in Completions.__dict__
     assert not isinstance(Completions.__dict__["create"], wrapt.FunctionWrapper)
@@ -106,15 +112,31 @@ def test_settings_argument_beats_environment(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("AGENTWATCH_DB", "/tmp/x/traces.db")
 
     from_env = _config.resolve_settings(service_name=None, capture_content=None, integrations=None)
-    from_args = _config.resolve_settings(service_name="from-arg", capture_content=False, integrations=["openai"])
+    from_args = _config.resolve_settings(
+        service_name="from-arg", capture_content=False, integrations=["openai"]
+    )
 
-    assert (from_env.service_name, from_env.capture_content, str(from_env.db_path)) == ("from-env", True, "/tmp/x/traces.db")
-    assert (from_args.service_name, from_args.capture_content, from_args.integrations) == ("from-arg", False, ("openai",))
+    assert (from_env.service_name, from_env.capture_content, str(from_env.db_path)) == (
+        "from-env",
+        True,
+        "/tmp/x/traces.db",
+    )
+    assert (from_args.service_name, from_args.capture_content, from_args.integrations) == (
+        "from-arg",
+        False,
+        ("openai",),
+    )
 
 
 def test_settings_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OTEL_SERVICE_NAME", "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "AGENTWATCH_DB",
-                 "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "AGENTWATCH_EXPORTER"):
+    for name in (
+        "OTEL_SERVICE_NAME",
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+        "AGENTWATCH_DB",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "AGENTWATCH_EXPORTER",
+    ):
         monkeypatch.delenv(name, raising=False)
 
     settings = _config.resolve_settings(service_name=None, capture_content=None, integrations=None)
@@ -132,7 +154,9 @@ def test_otlp_endpoint_selects_otlp(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (settings.exporter, settings.otlp_traces_endpoint) == ("otlp", "http://127.0.0.1:4318")
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("true", True), ("SPAN_ONLY", True), ("0", False), ("maybe", False)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("true", True), ("SPAN_ONLY", True), ("0", False), ("maybe", False)]
+)
 def test_capture_switch_values(raw: str, expected: bool) -> None:
     assert _config.parse_capture_content(raw) is expected
 

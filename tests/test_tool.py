@@ -8,8 +8,8 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 import agentwatch
-from agentwatch import semconv
 from _spans import assert_attributes, only
+from agentwatch import semconv
 
 
 @pytest.mark.usefixtures("instrumented")

@@ -11,9 +11,9 @@ from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 import agentwatch
-from agentwatch import semconv
 from _local import MODEL, async_client, sync_client
 from _spans import assert_attributes, attributes_of
+from agentwatch import semconv
 
 pytestmark = pytest.mark.usefixtures("instrumented")
 
@@ -80,7 +80,9 @@ def test_nested_trajectory_continues_outer_steps(exporter: Any, replay: Any) -> 
             client.chat.completions.create(**KWARGS)
         client.chat.completions.create(**KWARGS)
 
-    names = {span.name: span for span in exporter.get_finished_spans() if span.name.startswith("invoke_agent")}
+    names = {
+        span.name: span for span in exporter.get_finished_spans() if span.name.startswith("invoke_agent")
+    }
     assert names["invoke_agent inner"].parent.span_id == names["invoke_agent outer"].context.span_id
     assert [attributes_of(span)[semconv.TRAJECTORY_STEP] for span in chat_spans(exporter)] == [1, 2, 3]
     assert semconv.RUN_STEPS not in attributes_of(names["invoke_agent inner"])
@@ -94,7 +96,7 @@ def test_context_restored_after_run(exporter: Any) -> None:
                 1 / 0  # noqa: B018
         assert trace.get_current_span() is caller
     assert agentwatch.current_run() is None
-    root = [span for span in exporter.get_finished_spans() if span.name == "invoke_agent failing"][0]
+    root = next(span for span in exporter.get_finished_spans() if span.name == "invoke_agent failing")
     assert root.status.status_code is StatusCode.ERROR
     assert attributes_of(root)[semconv.ERROR_TYPE] == "ZeroDivisionError"
 
@@ -106,7 +108,7 @@ def test_cancellation_is_not_an_error(exporter: Any) -> None:
 
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(cancelled())
-    root = [span for span in exporter.get_finished_spans() if span.name == "invoke_agent cancelled"][0]
+    root = next(span for span in exporter.get_finished_spans() if span.name == "invoke_agent cancelled")
     assert root.status.status_code is StatusCode.UNSET
 
 
@@ -132,7 +134,11 @@ def test_threads_have_separate_runs(exporter: Any, replay: Any) -> None:
             thread.join()
 
     assert errors == []
-    roots = {span.context.trace_id: span.name for span in exporter.get_finished_spans() if span.name.startswith("invoke_agent")}
+    roots = {
+        span.context.trace_id: span.name
+        for span in exporter.get_finished_spans()
+        if span.name.startswith("invoke_agent")
+    }
     steps: dict[str, list[int]] = {"invoke_agent a": [], "invoke_agent b": []}
     for span in chat_spans(exporter):
         steps[roots[span.context.trace_id]].append(attributes_of(span)[semconv.TRAJECTORY_STEP])
@@ -163,9 +169,13 @@ def test_evidence_from_messages(replay: Any) -> None:
     messages = [
         {"role": "system", "content": "Refund requests must be filed within 30 days."},
         {"role": "user", "content": "Say hello in five words."},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "lookup_order", "arguments": "{}"}}
-        ]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "lookup_order", "arguments": "{}"}}
+            ],
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": "Order 42 shipped on 3 May."},
     ]
     kwargs = {**KWARGS, "messages": messages}

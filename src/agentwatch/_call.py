@@ -59,7 +59,11 @@ class ModelCall:
             semconv.TRAJECTORY_STEP: self.step,
         }
         attributes.update(start_attributes)
-        kind = semconv.SPAN_KIND_EMBEDDING if operation == semconv.OPERATION_EMBEDDINGS else semconv.SPAN_KIND_LLM
+        kind = (
+            semconv.SPAN_KIND_EMBEDDING
+            if operation == semconv.OPERATION_EMBEDDINGS
+            else semconv.SPAN_KIND_LLM
+        )
         attributes[semconv.OPENINFERENCE_SPAN_KIND] = kind
         if request_model:
             attributes[semconv.LLM_MODEL_NAME] = request_model

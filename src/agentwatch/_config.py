@@ -66,8 +66,7 @@ def _integrations(requested: list[str] | tuple[str, ...] | None) -> tuple[str, .
     unknown = [name for name in requested if name not in KNOWN_INTEGRATIONS]
     if unknown:
         raise ValueError(
-            f"Unknown integration {unknown[0]!r}. Valid integrations: "
-            f"{', '.join(KNOWN_INTEGRATIONS)}."
+            f"Unknown integration {unknown[0]!r}. Valid integrations: {', '.join(KNOWN_INTEGRATIONS)}."
         )
     return tuple(dict.fromkeys(requested))
 
@@ -98,9 +97,7 @@ def resolve_settings(
             os.environ.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
         )
     return Settings(
-        service_name=service_name
-        or os.environ.get("OTEL_SERVICE_NAME", "").strip()
-        or DEFAULT_SERVICE_NAME,
+        service_name=service_name or os.environ.get("OTEL_SERVICE_NAME", "").strip() or DEFAULT_SERVICE_NAME,
         capture_content=bool(capture_content),
         db_path=Path(os.environ.get("AGENTWATCH_DB", "").strip() or DEFAULT_DB_PATH),
         otlp_traces_endpoint=endpoint,

@@ -90,7 +90,11 @@ def setup_telemetry(settings: Settings, tracer_provider: trace.TracerProvider | 
     meter_provider = metrics.get_meter_provider()
     # The API exposes no public type for "no meter provider set yet"; compare with its proxy.
     proxy_type = getattr(metrics._internal, "_ProxyMeterProvider", type(None))
-    if not _global_is_set(meter_provider, proxy_type) and settings.exporter == "otlp" and _wants_otlp_metrics():
+    if (
+        not _global_is_set(meter_provider, proxy_type)
+        and settings.exporter == "otlp"
+        and _wants_otlp_metrics()
+    ):
         meter_provider = _make_meter_provider(settings)
         metrics.set_meter_provider(meter_provider)
     return Telemetry(tracer_provider, meter_provider, owns)

@@ -12,9 +12,9 @@ import openai
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from agentwatch import semconv
 from _local import API_KEY, HELLO, MODEL, async_client, sync_client
 from _spans import assert_attributes, attributes_of, only
+from agentwatch import semconv
 
 pytestmark = pytest.mark.usefixtures("instrumented")
 
@@ -30,7 +30,13 @@ BASE = {
     semconv.OPENINFERENCE_SPAN_KIND: "LLM",
     semconv.TRAJECTORY_STEP: 1,
 }
-CHAT_KWARGS: dict[str, Any] = {"model": MODEL, "messages": HELLO, "max_tokens": 16, "temperature": 0.0, "seed": 7}
+CHAT_KWARGS: dict[str, Any] = {
+    "model": MODEL,
+    "messages": HELLO,
+    "max_tokens": 16,
+    "temperature": 0.0,
+    "seed": 7,
+}
 
 
 def response_attributes(response: Any) -> dict[str, Any]:
@@ -169,7 +175,13 @@ def test_streaming_response_unparsed_ends_on_close(exporter: Any, replay: Any) -
 
 
 def test_raw_response_stream(exporter: Any, replay: Any) -> None:
-    kwargs = {"model": MODEL, "messages": HELLO, "stream": True, "max_tokens": 16, "stream_options": {"include_usage": True}}
+    kwargs = {
+        "model": MODEL,
+        "messages": HELLO,
+        "stream": True,
+        "max_tokens": 16,
+        "stream_options": {"include_usage": True},
+    }
     with replay("chat_stream_usage"):
         raw = sync_client().chat.completions.with_raw_response.create(**kwargs)
         stream = raw.parse()
@@ -193,7 +205,10 @@ def test_parse_json_schema(exporter: Any, vcr_cassette: Any) -> None:
         messages=[{"role": "user", "content": "Reply with a JSON object with one key, greeting."}],
         max_tokens=200,
         temperature=0.0,
-        response_format={"type": "json_schema", "json_schema": {"name": "greeting", "schema": schema, "strict": True}},
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "greeting", "schema": schema, "strict": True},
+        },
     )
 
     assert "greeting" in json.loads(response.choices[0].message.content)

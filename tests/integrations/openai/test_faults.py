@@ -17,9 +17,9 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 import agentwatch
-from agentwatch import _guard, semconv
 from _openai_transport import OPENAI_MAJOR, Recorder, chat_completion, chunk, httpx, make_clients
 from _spans import assert_attributes, attributes_of, only
+from agentwatch import _guard, semconv
 
 pytestmark = pytest.mark.usefixtures("instrumented")
 
@@ -38,8 +38,16 @@ BASE = {
 MESSAGES = [{"role": "user", "content": "Where is order 42?"}]
 
 PARALLEL_CALLS = [
-    {"id": "call_a", "type": "function", "function": {"name": "lookup_order", "arguments": '{"order_id": "42"}'}},
-    {"id": "call_b", "type": "function", "function": {"name": "search_policy", "arguments": '{"query": "refund"}'}},
+    {
+        "id": "call_a",
+        "type": "function",
+        "function": {"name": "lookup_order", "arguments": '{"order_id": "42"}'},
+    },
+    {
+        "id": "call_b",
+        "type": "function",
+        "function": {"name": "search_policy", "arguments": '{"query": "refund"}'},
+    },
 ]
 
 
@@ -122,12 +130,22 @@ async def test_parallel_tool_calls_recorded(recorder: Recorder, mode: str, expor
 
 def interleaved_tool_chunks() -> list[Any]:
     """Two tool calls whose argument deltas alternate, as parallel streaming servers send them."""
+
     def call_delta(index: int, **fields: Any) -> dict[str, Any]:
         return {"tool_calls": [{"index": index, **fields}]}
 
     return [
-        chunk({"role": "assistant", **call_delta(0, id="call_a", type="function", function={"name": "lookup_order", "arguments": ""})}),
-        chunk(call_delta(1, id="call_b", type="function", function={"name": "search_policy", "arguments": ""})),
+        chunk(
+            {
+                "role": "assistant",
+                **call_delta(
+                    0, id="call_a", type="function", function={"name": "lookup_order", "arguments": ""}
+                ),
+            }
+        ),
+        chunk(
+            call_delta(1, id="call_b", type="function", function={"name": "search_policy", "arguments": ""})
+        ),
         chunk(call_delta(0, function={"arguments": '{"order_'})),
         chunk(call_delta(1, function={"arguments": '{"query": '})),
         chunk(call_delta(0, function={"arguments": 'id": "42"}'})),
@@ -153,8 +171,18 @@ async def test_interleaved_stream_tool_calls(recorder: Recorder, mode: str, expo
             "role": "assistant",
             "finish_reason": "tool_calls",
             "parts": [
-                {"type": "tool_call", "id": "call_a", "name": "lookup_order", "arguments": {"order_id": "42"}},
-                {"type": "tool_call", "id": "call_b", "name": "search_policy", "arguments": {"query": "refund"}},
+                {
+                    "type": "tool_call",
+                    "id": "call_a",
+                    "name": "lookup_order",
+                    "arguments": {"order_id": "42"},
+                },
+                {
+                    "type": "tool_call",
+                    "id": "call_b",
+                    "name": "search_policy",
+                    "arguments": {"query": "refund"},
+                },
             ],
         }
     ]

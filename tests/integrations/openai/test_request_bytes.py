@@ -16,11 +16,15 @@ from _openai_transport import Recorder, chat_completion, chunk, make_clients
 
 CASES = [
     pytest.param({"messages": [{"role": "user", "content": "hi"}]}, False, id="plain"),
-    pytest.param({"messages": [{"role": "user", "content": "hi"}], "stream": True}, True, id="stream-no-usage"),
+    pytest.param(
+        {"messages": [{"role": "user", "content": "hi"}], "stream": True}, True, id="stream-no-usage"
+    ),
     pytest.param(
         {
             "messages": [{"role": "user", "content": "hi"}],
-            "tools": [{"type": "function", "function": {"name": "lookup_order", "parameters": {"type": "object"}}}],
+            "tools": [
+                {"type": "function", "function": {"name": "lookup_order", "parameters": {"type": "object"}}}
+            ],
             "tool_choice": "auto",
             "temperature": 0.2,
         },

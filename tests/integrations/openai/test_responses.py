@@ -7,9 +7,9 @@ from typing import Any
 import openai
 import pytest
 
-from agentwatch import semconv
 from _local import MODEL, async_client, sync_client
 from _spans import assert_attributes, attributes_of, only
+from agentwatch import semconv
 
 pytestmark = pytest.mark.usefixtures("instrumented")
 
@@ -25,7 +25,12 @@ BASE = {
     semconv.OPENINFERENCE_SPAN_KIND: "LLM",
     semconv.TRAJECTORY_STEP: 1,
 }
-KWARGS: dict[str, Any] = {"model": MODEL, "input": "Say hello in five words.", "max_output_tokens": 16, "temperature": 0.0}
+KWARGS: dict[str, Any] = {
+    "model": MODEL,
+    "input": "Say hello in five words.",
+    "max_output_tokens": 16,
+    "temperature": 0.0,
+}
 
 
 def expected_for(response: Any) -> dict[str, Any]:

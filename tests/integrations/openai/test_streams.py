@@ -13,9 +13,9 @@ import openai
 import pytest
 from opentelemetry.trace import StatusCode
 
-from agentwatch import semconv
 from _local import HELLO, MODEL, async_client, sync_client
 from _spans import assert_attributes, attributes_of, only
+from agentwatch import semconv
 
 pytestmark = pytest.mark.usefixtures("instrumented")
 
@@ -97,7 +97,11 @@ def test_no_usage_requested_leaves_tokens_absent(exporter: Any, replay: Any) -> 
 
     assert all(chunk.usage is None for chunk in chunks)
     attributes = ended_stream_span(exporter, "exhausted")
-    for key in (semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_USAGE_OUTPUT_TOKENS, semconv.LLM_TOKEN_COUNT_PROMPT):
+    for key in (
+        semconv.GEN_AI_USAGE_INPUT_TOKENS,
+        semconv.GEN_AI_USAGE_OUTPUT_TOKENS,
+        semconv.LLM_TOKEN_COUNT_PROMPT,
+    ):
         assert key not in attributes
 
 

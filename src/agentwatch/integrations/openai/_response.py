@@ -88,7 +88,7 @@ def _end_unparsed(call: ModelCall) -> None:
         call.end({semconv.STREAM_END: semconv.STREAM_END_CLOSED})
 
 
-class _TracedAPIResponse(wrapt.ObjectProxy):  # type: ignore[misc]
+class _TracedAPIResponse(wrapt.ObjectProxy[Any]):
     """``with_streaming_response``: ends the span when the body is parsed, closed or abandoned."""
 
     def __init__(self, response: Any, endpoint: Endpoint, call: ModelCall) -> None:
@@ -110,7 +110,7 @@ class _TracedAPIResponse(wrapt.ObjectProxy):  # type: ignore[misc]
         self.__wrapped__.close()
 
 
-class _TracedAsyncAPIResponse(wrapt.ObjectProxy):  # type: ignore[misc]
+class _TracedAsyncAPIResponse(wrapt.ObjectProxy[Any]):
     """The async twin of ``_TracedAPIResponse``: ``parse`` and ``close`` are coroutines."""
 
     def __init__(self, response: Any, endpoint: Endpoint, call: ModelCall) -> None:

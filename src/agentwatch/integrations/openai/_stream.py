@@ -190,7 +190,7 @@ def _finish_abandoned(recorder: StreamRecorder) -> None:
     recorder.finish(semconv.STREAM_END_ABANDONED)
 
 
-class TracedStream(wrapt.ObjectProxy):  # type: ignore[misc]
+class TracedStream(wrapt.ObjectProxy[Any]):
     """A proxy for ``openai.Stream`` that records each item and ends the span on every exit."""
 
     def __init__(self, stream: Any, recorder: StreamRecorder) -> None:
@@ -228,7 +228,7 @@ class TracedStream(wrapt.ObjectProxy):  # type: ignore[misc]
         self.__wrapped__.close()
 
 
-class TracedAsyncStream(wrapt.ObjectProxy):  # type: ignore[misc]
+class TracedAsyncStream(wrapt.ObjectProxy[Any]):
     """A proxy for ``openai.AsyncStream``; ``close`` stays a coroutine, as in the SDK."""
 
     def __init__(self, stream: Any, recorder: StreamRecorder) -> None:

@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-
+from ... import semconv
 from ..._call import ModelCall
 from ..._guard import call_guarded
 from ..._state import STATE
@@ -21,7 +21,6 @@ from ._extract import Pairs, given, provider_name, server_attributes
 from ._messages import evidence_from_messages
 from ._response import handle_result
 from ._stream import StreamAccumulator
-from ... import semconv
 
 # Set while a traced call runs, so an SDK method that calls another patched one is traced once.
 _inside_call: ContextVar[bool] = ContextVar("agentwatch_openai_call", default=False)
@@ -57,7 +56,9 @@ def start_call(endpoint: Endpoint, instance: Any, kwargs: Mapping[str, Any]) -> 
     # Everything that can fail on an odd request runs above, before the span exists.
     call = ModelCall(endpoint.operation, model, attributes.items())
     if endpoint.messages_param and not call.run.implicit:
-        call_guarded("openai.evidence", _keep_evidence, call, kwargs.get(endpoint.messages_param), default=None)
+        call_guarded(
+            "openai.evidence", _keep_evidence, call, kwargs.get(endpoint.messages_param), default=None
+        )
     return call
 
 
@@ -72,7 +73,9 @@ def _abandon(call: ModelCall | None) -> None:
 
 
 def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         if not STATE.active or _inside_call.get():
             return wrapped(*args, **kwargs)
         call = call_guarded("openai.request", start_call, endpoint, instance, kwargs, default=None)
@@ -95,11 +98,13 @@ def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
             return result
         return traced
 
-    return wrapper  # type: ignore[no-any-return]
+    return wrapper
 
 
 def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
-    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         if not STATE.active or _inside_call.get():
             return await wrapped(*args, **kwargs)
         call = call_guarded("openai.request", start_call, endpoint, instance, kwargs, default=None)
@@ -122,4 +127,4 @@ def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
             return result
         return traced
 
-    return wrapper  # type: ignore[no-any-return]
+    return wrapper
