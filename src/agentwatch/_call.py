@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -51,9 +52,22 @@ class ModelCall:
         "usage",
     )
 
-    def __init__(self, operation: str, request_model: str | None, start_attributes: Attributes):
+    def __init__(
+        self,
+        operation: str,
+        request_model: str | None,
+        start_attributes: Attributes,
+        *,
+        run: Run | None = None,
+        context: otel_context.Context | None = None,
+        start_ns: int | None = None,
+    ):
+        """Start the span; frameworks pass the ``run`` and parent ``context`` they track by run id."""
         self.run: Run
-        self.run, self.step = step_for_call()
+        if run is None:
+            self.run, self.step = step_for_call()
+        else:
+            self.run, self.step = run, run.next_step()
         attributes: dict[str, AttributeValue] = {
             semconv.GEN_AI_OPERATION_NAME: operation,
             semconv.TRAJECTORY_STEP: self.step,
@@ -68,9 +82,9 @@ class ModelCall:
         if request_model:
             attributes[semconv.LLM_MODEL_NAME] = request_model
         name = f"{operation} {request_model}" if request_model else operation
-        self.start_ns = time.time_ns()
+        self.start_ns = start_ns or time.time_ns()
         self.span: Span = STATE.tracer.start_span(
-            name, kind=SpanKind.CLIENT, attributes=attributes, start_time=self.start_ns
+            name, context=context, kind=SpanKind.CLIENT, attributes=attributes, start_time=self.start_ns
         )
         self._metric_attributes = {k: attributes[k] for k in _METRIC_KEYS if k in attributes}
         self.first_chunk_ns: int | None = None
@@ -175,3 +189,23 @@ class ModelCall:
             instruments.token_usage.record(
                 output_tokens, {**attributes, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_OUTPUT}
             )
+
+
+# Set while a framework (LangChain, LlamaIndex) traces a model call itself, so the SDK call it makes
+# underneath adds its details to that span instead of starting a second chat span.
+_framework_call: ContextVar[ModelCall | None] = ContextVar("agentwatch_framework_call", default=None)
+
+
+def framework_call() -> ModelCall | None:
+    """Return the framework model call in progress in this context, if any."""
+    return _framework_call.get()
+
+
+@contextmanager
+def framework_call_scope(call: ModelCall | None) -> Iterator[None]:
+    """Mark ``call`` as the framework model call for the block; set and reset in the same frame."""
+    token = _framework_call.set(call)
+    try:
+        yield
+    finally:
+        _framework_call.reset(token)

@@ -120,6 +120,44 @@ def step_for_call() -> tuple[Run, int]:
 _CONTROL_FLOW = (GeneratorExit, asyncio.CancelledError, KeyboardInterrupt)
 
 
+def is_control_flow(exc: BaseException | None) -> bool:
+    """Return True for exceptions that stop work without it failing (cancellation, early exit)."""
+    return isinstance(exc, _CONTROL_FLOW)
+
+
+def start_agent_span(
+    name: str, session_id: str | None = None, context: otel_context.Context | None = None
+) -> Span:
+    """Start an ``invoke_agent {name}`` span; frameworks pass their parent ``context`` explicitly."""
+    attributes: dict[str, str] = {
+        semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT,
+        semconv.GEN_AI_AGENT_NAME: name,
+        semconv.OPENINFERENCE_SPAN_KIND: semconv.SPAN_KIND_AGENT,
+    }
+    if session_id is not None:
+        attributes[semconv.GEN_AI_CONVERSATION_ID] = session_id
+        attributes[semconv.SESSION_ID] = session_id
+    return STATE.tracer.start_span(
+        f"{semconv.OPERATION_INVOKE_AGENT} {name}",
+        context=context,
+        kind=SpanKind.INTERNAL,
+        attributes=attributes,
+    )
+
+
+def end_agent_span(
+    span: Span, run: Run | None, exc: BaseException | None, control_flow: bool = False
+) -> None:
+    """End an agent span: the run's step count on its root, ERROR for a real failure."""
+    if run is not None and run.span is span:
+        span.set_attribute(semconv.RUN_STEPS, run.steps)
+    if exc is not None and not control_flow and not is_control_flow(exc):
+        span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__qualname__}: {exc}"[:512]))
+    span.end()
+
+
 class trajectory:  # noqa: N801 - used as a lower-case context manager like contextlib's
     """Mark an agent run as one trace with an ``invoke_agent {name}`` root span.
 
@@ -144,19 +182,7 @@ class trajectory:  # noqa: N801 - used as a lower-case context manager like cont
         outer = _current_run.get()
         run = outer if outer is not None else Run(name=self.name, session_id=self.session_id)
         try:
-            attributes: dict[str, str] = {
-                semconv.GEN_AI_OPERATION_NAME: semconv.OPERATION_INVOKE_AGENT,
-                semconv.GEN_AI_AGENT_NAME: self.name,
-                semconv.OPENINFERENCE_SPAN_KIND: semconv.SPAN_KIND_AGENT,
-            }
-            if self.session_id is not None:
-                attributes[semconv.GEN_AI_CONVERSATION_ID] = self.session_id
-                attributes[semconv.SESSION_ID] = self.session_id
-            span = STATE.tracer.start_span(
-                f"{semconv.OPERATION_INVOKE_AGENT} {self.name}",
-                kind=SpanKind.INTERNAL,
-                attributes=attributes,
-            )
+            span = start_agent_span(self.name, self.session_id)
             self._span = span
             if outer is None:
                 run.span = span
@@ -182,13 +208,7 @@ class trajectory:  # noqa: N801 - used as a lower-case context manager like cont
                 otel_context.detach(self._context_token)  # type: ignore[arg-type]
                 self._context_token = None
             if span is not None:
-                if self.run is not None and self.run.span is span:
-                    span.set_attribute(semconv.RUN_STEPS, self.run.steps)
-                if exc is not None and not isinstance(exc, _CONTROL_FLOW):
-                    span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
-                    span.record_exception(exc)
-                    span.set_status(Status(StatusCode.ERROR, str(exc)))
-                span.end()
+                end_agent_span(span, self.run, exc)
         except Exception as fault:  # noqa: BLE001
             report_fault("trajectory.end", fault)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ... import semconv
-from ..._call import ModelCall
+from ..._call import ModelCall, framework_call
 from ..._guard import call_guarded
 from ..._state import STATE
 from ._extract import Pairs, given, provider_name, server_attributes
@@ -67,6 +67,18 @@ def _keep_evidence(call: ModelCall, messages: Any) -> None:
         call.run.add_evidence(kind, text, call.step, source)
 
 
+def _pass_through(instance: Any) -> bool:
+    """Return True when this SDK call must not start a span of its own."""
+    if not STATE.active or _inside_call.get():
+        return True
+    outer = framework_call()
+    if outer is None:
+        return False
+    # A framework already traces this model call: give its span the server we are calling.
+    call_guarded("openai.framework", outer.set_attributes, server_attributes(instance), default=None)
+    return True
+
+
 def _abandon(call: ModelCall | None) -> None:
     if call is not None and not call.ended:
         call.end()
@@ -76,7 +88,7 @@ def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if not STATE.active or _inside_call.get():
+        if _pass_through(instance):
             return wrapped(*args, **kwargs)
         call = call_guarded("openai.request", start_call, endpoint, instance, kwargs, default=None)
         if call is None:
@@ -105,7 +117,7 @@ def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
     async def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if not STATE.active or _inside_call.get():
+        if _pass_through(instance):
             return await wrapped(*args, **kwargs)
         call = call_guarded("openai.request", start_call, endpoint, instance, kwargs, default=None)
         if call is None:
