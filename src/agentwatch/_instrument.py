@@ -31,10 +31,31 @@ def _openai() -> Integration:
     return OpenAIIntegration()
 
 
+def _langchain() -> Integration:
+    from .integrations.langchain import LangChainIntegration
+
+    return LangChainIntegration()
+
+
+def _llamaindex() -> Integration:
+    from .integrations.llamaindex import LlamaIndexIntegration
+
+    return LlamaIndexIntegration()
+
+
 # name -> (the package that must be importable, a factory for the integration)
 _REGISTRY: dict[str, tuple[str, Callable[[], Integration]]] = {
     "openai": ("openai", _openai),
+    "langchain": ("langchain_core", _langchain),
+    "llamaindex": ("llama_index.core", _llamaindex),
 }
+
+
+def _installed(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except ModuleNotFoundError:  # a dotted name whose parent package is missing
+        return False
 
 
 class Instrumentation:
@@ -58,7 +79,7 @@ class Instrumentation:
                 logger.warning("agentwatch: the %r integration is not available in this version.", name)
             return
         package, factory = entry
-        if importlib.util.find_spec(package) is None:
+        if not _installed(package):
             if explicit:
                 logger.warning(
                     "agentwatch: integration %r requested but %r is not installed; install it "

@@ -31,3 +31,17 @@ class OpenAIInstrumentor(_AgentwatchInstrumentor):
 
     integration = "openai"
     package = "openai >= 2.0"
+
+
+class LangChainInstrumentor(_AgentwatchInstrumentor):
+    """agentwatch's LangChain/LangGraph integration for ``opentelemetry-instrument``."""
+
+    integration = "langchain"
+    package = "langchain-core >= 1.0"
+
+
+class LlamaIndexInstrumentor(_AgentwatchInstrumentor):
+    """agentwatch's LlamaIndex integration for ``opentelemetry-instrument``."""
+
+    integration = "llamaindex"
+    package = "llama-index-core >= 0.14"
