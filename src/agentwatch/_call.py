@@ -20,6 +20,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from . import semconv
+from ._guard import call_guarded
 from ._state import STATE
 from ._trajectory import Run, step_for_call
 
@@ -45,6 +46,7 @@ class ModelCall:
         "_lock",
         "_metric_attributes",
         "first_chunk_ns",
+        "record",
         "run",
         "span",
         "start_ns",
@@ -87,6 +89,8 @@ class ModelCall:
             name, context=context, kind=SpanKind.CLIENT, attributes=attributes, start_time=self.start_ns
         )
         self._metric_attributes = {k: attributes[k] for k in _METRIC_KEYS if k in attributes}
+        # What inline evaluators judge; integrations fill it only when a policy names evaluators.
+        self.record: Any = None
         self.first_chunk_ns: int | None = None
         self.usage: tuple[int | None, int | None] = (None, None)
         self._ended = False
@@ -104,6 +108,10 @@ class ModelCall:
     @property
     def ended(self) -> bool:
         return self._ended
+
+    @property
+    def metric_attributes(self) -> Mapping[str, Any]:
+        return self._metric_attributes
 
     def mark_first_chunk(self) -> None:
         if self.first_chunk_ns is None:
@@ -141,6 +149,10 @@ class ModelCall:
         """End the span successfully and record metrics; later calls do nothing."""
         if not self._claim_end():
             return
+        if self.record is not None and STATE.inline is not None:
+            from .governance._inline import evaluate_call_end
+
+            call_guarded("evaluators.step", evaluate_call_end, self, self.record, default=None)
         self._finish(extra, error_type=None)
 
     def fail(self, exc: BaseException, extra: Mapping[str, AttributeValue] | None = None) -> None:

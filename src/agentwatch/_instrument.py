@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Protocol
@@ -13,6 +14,7 @@ from opentelemetry import trace
 from ._config import Settings, resolve_settings
 from ._export import Telemetry, setup_telemetry
 from ._state import STATE
+from .governance import Policy, load_policy
 
 logger = logging.getLogger("agentwatch")
 
@@ -34,13 +36,15 @@ def _openai() -> Integration:
 def _langchain() -> Integration:
     from .integrations.langchain import LangChainIntegration
 
-    return LangChainIntegration()
+    integration: Integration = LangChainIntegration()
+    return integration
 
 
 def _llamaindex() -> Integration:
     from .integrations.llamaindex import LlamaIndexIntegration
 
-    return LlamaIndexIntegration()
+    integration: Integration = LlamaIndexIntegration()
+    return integration
 
 
 # name -> (the package that must be importable, a factory for the integration)
@@ -114,7 +118,7 @@ _warned_twice = False
 
 def instrument(
     service_name: str | None = None,
-    policy: object | None = None,
+    policy: Policy | str | os.PathLike[str] | None = None,
     capture_content: bool | None = None,
     tracer_provider: trace.TracerProvider | None = None,
     integrations: list[str] | tuple[str, ...] | None = None,
@@ -123,13 +127,18 @@ def instrument(
 
     Args:
         service_name: ``service.name`` of the spans; else ``OTEL_SERVICE_NAME``.
-        policy: reserved for routes, evaluators and guardrails; must be None in this version.
+        policy: an ``agentwatch.Policy``, a path to a TOML policy, or None for
+            ``AGENTWATCH_POLICY``; its routes name the spans' route and its evaluators run inline.
         capture_content: record messages and tool arguments; else
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``; default False.
         tracer_provider: where spans go; else the global provider if the application set one,
             else one agentwatch sets up (OTLP/HTTP if an OTLP endpoint is configured, otherwise
             the embedded store at ``AGENTWATCH_DB``, default ``.agentwatch/traces.db``).
         integrations: names among "openai", "langchain", "llamaindex"; default each importable.
+
+    Raises:
+        PolicyError: the policy names an unknown route, evaluator, guardrail, action or stage.
+        ValueError: an unknown integration name.
 
     Returns:
         A handle whose ``uninstrument()`` restores everything. A second call warns once and
@@ -149,17 +158,16 @@ def instrument(
                     "Call agentwatch.uninstrument() first to change settings."
                 )
             return _current
-        if policy is not None:
-            raise NotImplementedError(
-                "instrument(policy=...) is not supported in this version; pass policy=None."
-            )
+        resolved_policy = load_policy(policy)
+        if resolved_policy is not None:
+            _warn_unenforced(resolved_policy)
         explicit = integrations is not None
         settings = resolve_settings(
             service_name=service_name, capture_content=capture_content, integrations=integrations
         )
         telemetry = setup_telemetry(settings, tracer_provider)
         handle = Instrumentation(settings, telemetry)
-        STATE.activate(settings, telemetry.tracer_provider, telemetry.meter_provider)
+        STATE.activate(settings, telemetry.tracer_provider, telemetry.meter_provider, resolved_policy)
         try:
             for name in settings.integrations:
                 handle.enable(name, explicit=explicit)
@@ -169,6 +177,26 @@ def instrument(
             raise
         _current = handle
         return handle
+
+
+def _warn_unenforced(policy: Policy) -> None:
+    # Validated now so a bad policy fails early; enforcing these comes in a later version.
+    unenforced = [
+        f"on_fail={rule.on_fail!r} of evaluator {rule.name!r}"
+        for rule in policy.evaluators
+        if rule.on_fail != "flag"
+    ]
+    unenforced += [f"guardrail {rule.name!r}" for rule in policy.guardrails]
+    if policy.fallback is not None:
+        unenforced.append("[fallback]")
+    if policy.mirror is not None:
+        unenforced.append("[mirror]")
+    if unenforced:
+        logger.warning(
+            "agentwatch: this version records evaluations but does not yet enforce %s; "
+            "failures are only flagged on the spans.",
+            ", ".join(unenforced),
+        )
 
 
 def uninstrument() -> None:

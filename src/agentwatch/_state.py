@@ -15,6 +15,8 @@ from . import semconv
 
 if TYPE_CHECKING:
     from ._config import Settings
+    from .governance import Policy
+    from .governance._inline import InlineEvaluators
 
 _SCOPE = "agentwatch"
 
@@ -53,23 +55,35 @@ class State:
         self.settings: Settings | None = None
         self.tracer: trace.Tracer = trace.get_tracer(_SCOPE)
         self.instruments: Instruments = _make_instruments(metrics.get_meter(_SCOPE))
+        self.policy: Policy | None = None
+        self.inline: InlineEvaluators | None = None  # None when the policy names no evaluator
 
     def activate(
         self,
         settings: Settings,
         tracer_provider: trace.TracerProvider,
         meter_provider: metrics.MeterProvider,
+        policy: Policy | None = None,
     ) -> None:
         from . import __version__
 
         self.settings = settings
         self.capture_content = settings.capture_content
         self.tracer = tracer_provider.get_tracer(_SCOPE, __version__)
-        self.instruments = _make_instruments(meter_provider.get_meter(_SCOPE, __version__))
+        meter = meter_provider.get_meter(_SCOPE, __version__)
+        self.instruments = _make_instruments(meter)
+        self.policy = policy
+        self.inline = None
+        if policy is not None and policy.evaluators:
+            from .governance._inline import InlineEvaluators
+
+            self.inline = InlineEvaluators(policy, meter)
         self.active = True
 
     def deactivate(self) -> None:
         self.active = False
+        self.inline = None
+        self.policy = None
 
 
 STATE = State()

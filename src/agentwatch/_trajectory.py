@@ -13,13 +13,14 @@ import threading
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from . import semconv
-from ._guard import report_fault
+from ._guard import call_guarded, report_fault
 from ._state import STATE
 
 # Bounds on what one run keeps, so a long agent loop cannot grow without limit.
@@ -46,6 +47,11 @@ class Run:
     span: Span | None = None
     implicit: bool = False
     evidence: list[Evidence] = field(default_factory=list)
+    # Kept only while inline evaluators are on: what task completion judges at the run's end.
+    last_request: str = ""
+    last_answer: str = ""
+    last_messages: Any = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
     _steps: int = 0
     _evidence_chars: int = 0
     _evidence_keys: set[bytes] = field(default_factory=set)
@@ -148,9 +154,13 @@ def start_agent_span(
 def end_agent_span(
     span: Span, run: Run | None, exc: BaseException | None, control_flow: bool = False
 ) -> None:
-    """End an agent span: the run's step count on its root, ERROR for a real failure."""
+    """End an agent span: step count and task completion on a run's root, ERROR on a failure."""
     if run is not None and run.span is span:
         span.set_attribute(semconv.RUN_STEPS, run.steps)
+        if exc is None and STATE.inline is not None:
+            from .governance._inline import evaluate_run_end
+
+            call_guarded("evaluators.run", evaluate_run_end, span, run, default=None)
     if exc is not None and not control_flow and not is_control_flow(exc):
         span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
         span.record_exception(exc)

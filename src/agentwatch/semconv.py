@@ -63,10 +63,18 @@ GEN_AI_EVALUATION_SCORE_VALUE: Final = "gen_ai.evaluation.score.value"
 GEN_AI_EVALUATION_SCORE_LABEL: Final = "gen_ai.evaluation.score.label"
 GEN_AI_EVALUATION_EXPLANATION: Final = "gen_ai.evaluation.explanation"
 
+# agentwatch's attributes on gen_ai.evaluation.result events.
+EVALUATION_PASSED: Final = "agentwatch.evaluation.passed"
+EVALUATION_TIER: Final = "agentwatch.evaluation.tier"
+EVALUATION_THRESHOLD: Final = "agentwatch.evaluation.threshold"
+EVALUATION_DURATION_MS: Final = "agentwatch.evaluation.duration_ms"
+EVALUATION_ON_FAIL: Final = "agentwatch.evaluation.on_fail"
+
 # Metric instruments.
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
+METRIC_EVALUATION_FAILURES: Final = "agentwatch.evaluation.failures"
 
 # --- OpenInference aliases --------------------------------------------------------------
 OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from agentwatch import semconv
-from agentwatch._call import ModelCall, framework_call, framework_call_scope
 from _local import HELLO, MODEL, sync_client
 from _spans import attributes_of
+from agentwatch import semconv
+from agentwatch._call import ModelCall, framework_call, framework_call_scope
 
 pytestmark = pytest.mark.usefixtures("instrumented")
 

@@ -15,12 +15,15 @@ from __future__ import annotations
 from ... import semconv
 from .. import Patcher
 from ._extract import (
+    chat_answer,
     chat_request,
     chat_response,
     chat_usage,
     embeddings_request,
     embeddings_response,
     embeddings_usage,
+    no_answer,
+    responses_answer,
     responses_request,
     responses_response,
     responses_usage,
@@ -34,6 +37,7 @@ CHAT = Endpoint(
     request=chat_request,
     response=chat_response,
     usage=chat_usage,
+    answer=chat_answer,
     accumulator=ChatStreamAccumulator,
     messages_param="messages",
 )
@@ -43,6 +47,7 @@ RESPONSES = Endpoint(
     request=responses_request,
     response=responses_response,
     usage=responses_usage,
+    answer=responses_answer,
     accumulator=ResponsesStreamAccumulator,
     messages_param=None,
 )
@@ -52,6 +57,7 @@ EMBEDDINGS = Endpoint(
     request=embeddings_request,
     response=embeddings_response,
     usage=embeddings_usage,
+    answer=no_answer,
     accumulator=None,
     messages_param=None,
 )

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from opentelemetry.util.types import AttributeValue
 
 from ... import semconv
-from ._messages import dumps, field, input_messages, responses_input_messages, tool_call_part
+from ..._messages import dumps, field, input_messages, responses_input_messages, tool_call_part
 
 Pairs = Iterator[tuple[str, AttributeValue]]
 
@@ -44,6 +44,12 @@ def _server_of(base_url: str) -> tuple[tuple[str, AttributeValue], ...]:
     if port:
         pairs.append((semconv.SERVER_PORT, port))
     return tuple(pairs)
+
+
+def base_url_of(instance: Any) -> str | None:
+    """Return the base URL of the client behind an SDK resource."""
+    base_url = getattr(getattr(instance, "_client", None), "base_url", None)
+    return None if base_url is None else str(base_url)
 
 
 def server_attributes(instance: Any) -> tuple[tuple[str, AttributeValue], ...]:
@@ -257,3 +263,42 @@ def embeddings_response(response: Any, capture: bool) -> Pairs:
         vector = field(data[0], "embedding")
         if isinstance(vector, list):
             yield semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, len(vector)
+
+
+Answer = tuple[str, list[dict[str, Any]]]
+
+
+def _call_dict(call: Any) -> dict[str, Any]:
+    part = tool_call_part(call, include_arguments=False)
+    function = field(call, "function")
+    arguments = field(function, "arguments") if function is not None else field(call, "arguments")
+    return {"name": part["name"], "arguments": arguments if isinstance(arguments, str) else dumps(arguments)}
+
+
+def chat_answer(response: Any) -> Answer:
+    """Return the first choice's text and tool calls, for inline evaluators."""
+    choices = field(response, "choices") or ()
+    if not choices:
+        return "", []
+    message = field(choices[0], "message")
+    content = field(message, "content")
+    calls = [_call_dict(call) for call in field(message, "tool_calls") or ()]
+    return (content if isinstance(content, str) else ""), calls
+
+
+def responses_answer(response: Any) -> Answer:
+    """Return a Responses API answer's text and function calls, for inline evaluators."""
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for item in field(response, "output") or ():
+        if field(item, "type") == "function_call":
+            calls.append(_call_dict(item))
+        elif field(item, "type") == "message":
+            texts.extend(
+                text for part in field(item, "content") or () if isinstance(text := field(part, "text"), str)
+            )
+    return "".join(texts), calls
+
+
+def no_answer(response: Any) -> Answer:
+    return "", []

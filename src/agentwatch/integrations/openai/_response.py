@@ -35,6 +35,8 @@ def record_response(endpoint: Endpoint, call: ModelCall, response: Any) -> None:
     """Record a complete (non-streamed) response and end the span."""
     call.set_attributes(endpoint.response(response, STATE.capture_content))
     call.set_usage(*endpoint.usage(response))
+    if call.record is not None:
+        call.record.output_text, call.record.tool_calls = endpoint.answer(response)
     call.end()
 
 

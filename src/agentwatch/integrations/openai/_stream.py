@@ -16,8 +16,17 @@ import wrapt
 from ... import semconv
 from ..._call import ModelCall
 from ..._guard import call_guarded, guarded
-from ._extract import Pairs, chat_response, chat_usage, responses_response, responses_usage
-from ._messages import field
+from ..._messages import field
+from ._extract import (
+    Answer,
+    Pairs,
+    chat_answer,
+    chat_response,
+    chat_usage,
+    responses_answer,
+    responses_response,
+    responses_usage,
+)
 
 
 class StreamAccumulator(Protocol):
@@ -28,6 +37,8 @@ class StreamAccumulator(Protocol):
     def attributes(self, capture: bool) -> Pairs: ...
 
     def usage(self) -> tuple[int | None, int | None]: ...
+
+    def answer(self) -> Answer: ...
 
 
 class _ChoiceState:
@@ -122,6 +133,9 @@ class ChatStreamAccumulator:
     def usage(self) -> tuple[int | None, int | None]:
         return chat_usage({"usage": self.usage_object})
 
+    def answer(self) -> Answer:
+        return chat_answer(self.as_completion())
+
 
 _RESPONSE_FINAL_EVENTS = ("response.completed", "response.incomplete", "response.failed")
 
@@ -149,6 +163,9 @@ class ResponsesStreamAccumulator:
     def usage(self) -> tuple[int | None, int | None]:
         return responses_usage(self.final)
 
+    def answer(self) -> Answer:
+        return responses_answer(self.final) if self.final is not None else ("", [])
+
 
 class StreamRecorder:
     """Feed streamed items into an accumulator and end the call's span once."""
@@ -168,6 +185,8 @@ class StreamRecorder:
     def _record(self) -> None:
         self.call.set_attributes(self.accumulator.attributes(self.capture))
         self.call.set_usage(*self.accumulator.usage())
+        if self.call.record is not None:
+            self.call.record.output_text, self.call.record.tool_calls = self.accumulator.answer()
 
     def finish(self, how: str) -> None:
         if self.call.ended:

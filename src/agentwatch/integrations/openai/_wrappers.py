@@ -16,9 +16,10 @@ from typing import Any
 from ... import semconv
 from ..._call import ModelCall, framework_call
 from ..._guard import call_guarded
+from ..._messages import evidence_from_messages
 from ..._state import STATE
-from ._extract import Pairs, given, provider_name, server_attributes
-from ._messages import evidence_from_messages
+from ...governance._inline import StepRecord
+from ._extract import Answer, Pairs, base_url_of, given, provider_name, server_attributes
 from ._response import handle_result
 from ._stream import StreamAccumulator
 
@@ -35,6 +36,7 @@ class Endpoint:
     request: Callable[[Mapping[str, Any], bool], Pairs]
     response: Callable[[Any, bool], Pairs]
     usage: Callable[[Any], tuple[int | None, int | None]]
+    answer: Callable[[Any], Answer]
     accumulator: Callable[[], StreamAccumulator] | None
     messages_param: str | None  # the request parameter whose messages become evidence
 
@@ -52,6 +54,11 @@ def start_call(endpoint: Endpoint, instance: Any, kwargs: Mapping[str, Any]) -> 
     if model:
         attributes[semconv.GEN_AI_REQUEST_MODEL] = model
     attributes.update(server_attributes(instance))
+    policy = STATE.policy
+    if policy is not None and policy.routes:
+        route = policy.route_for(model, base_url_of(instance))
+        if route is not None:
+            attributes[semconv.ROUTE_NAME] = route.name
     attributes.update(endpoint.request(kwargs, capture))
     # Everything that can fail on an odd request runs above, before the span exists.
     call = ModelCall(endpoint.operation, model, attributes.items())
@@ -59,7 +66,24 @@ def start_call(endpoint: Endpoint, instance: Any, kwargs: Mapping[str, Any]) -> 
         call_guarded(
             "openai.evidence", _keep_evidence, call, kwargs.get(endpoint.messages_param), default=None
         )
+    if STATE.inline is not None and endpoint.operation == semconv.OPERATION_CHAT:
+        call.record = _step_record(endpoint, kwargs)
     return call
+
+
+def _step_record(endpoint: Endpoint, kwargs: Mapping[str, Any]) -> StepRecord:
+    if endpoint.messages_param:
+        messages = given(kwargs, endpoint.messages_param)
+    else:  # the Responses API: a string or a list of items with role and content
+        messages = given(kwargs, "input")
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+    return StepRecord(
+        messages=messages,
+        tools=list(given(kwargs, "tools") or ()),
+        tool_choice=given(kwargs, "tool_choice"),
+        response_format=given(kwargs, "response_format"),
+    )
 
 
 def _keep_evidence(call: ModelCall, messages: Any) -> None:

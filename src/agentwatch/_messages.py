@@ -1,4 +1,5 @@
-"""Convert OpenAI messages and outputs to the GenAI semantic-convention JSON shape.
+"""Read OpenAI-format chat messages (the lingua franca of agent frameworks) and convert them
+to the GenAI semantic-convention JSON shape.
 
 Messages may be dicts or SDK objects (users append ``response.choices[0].message`` to the next
 request), so every read goes through ``field``. Nothing here raises on an unexpected shape: an

@@ -1,0 +1,25 @@
+"""Governance: the policy (routes, evaluators, guardrails, fallback, mirror) and what enforces it."""
+
+from ._policy import (
+    EVALUATOR_NAMES,
+    EvaluatorRule,
+    Fallback,
+    GuardrailRule,
+    Mirror,
+    Policy,
+    PolicyError,
+    Route,
+    load_policy,
+)
+
+__all__ = [
+    "EVALUATOR_NAMES",
+    "EvaluatorRule",
+    "Fallback",
+    "GuardrailRule",
+    "Mirror",
+    "Policy",
+    "PolicyError",
+    "Route",
+    "load_policy",
+]

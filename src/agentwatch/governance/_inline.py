@@ -1,0 +1,231 @@
+"""Inline evaluation: run the policy's evaluators on each step as it ends.
+
+Groundedness and hallucination judge a model answer against the run's evidence (tool results,
+retrieved documents, context found in the messages); tool selection judges a step that calls
+tools against the offered schemas; JSON-schema adherence judges an answer requested with a
+``json_schema`` response format; task completion judges the end of a run. Each result becomes a
+``gen_ai.evaluation.result`` event on the evaluated span, and failures feed a counter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import metrics
+from opentelemetry.trace import Span
+
+from .. import semconv
+from .._messages import content_text, evidence_from_messages
+from .._messages import field as read
+from .._state import STATE
+from ..evaluators import (
+    EvaluationResult,
+    Evaluator,
+    Groundedness,
+    HallucinationScore,
+    JsonSchemaAdherence,
+    TaskCompletion,
+    ToolSelectionAccuracy,
+)
+from ._policy import EvaluatorRule, Policy
+
+if TYPE_CHECKING:
+    from .._call import ModelCall
+    from .._trajectory import Run
+
+_FACTORIES: dict[str, type[Evaluator]] = {
+    "groundedness": Groundedness,
+    "hallucination": HallucinationScore,
+    "tool_selection": ToolSelectionAccuracy,
+    "task_completion": TaskCompletion,
+    "json_schema": JsonSchemaAdherence,
+}
+
+
+@dataclass
+class StepRecord:
+    """What one model step asked and answered, kept only while inline evaluators are on."""
+
+    messages: Any = None
+    tools: Sequence[Any] = ()
+    tool_choice: Any = None
+    response_format: Any = None
+    output_text: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One result with the rule that produced it."""
+
+    rule: EvaluatorRule
+    result: EvaluationResult
+
+
+def _last_user_text(messages: Any) -> str:
+    if isinstance(messages, str):
+        return messages
+    text = ""
+    for message in messages or ():
+        if read(message, "role") == "user":
+            text = content_text(read(message, "content"))
+    return text
+
+
+def _context_from_messages(messages: Any) -> list[str]:
+    return [text for _, text, _ in evidence_from_messages(messages) if text.strip()]
+
+
+class InlineEvaluators:
+    """The evaluator instances a policy asks for, and the code that runs them on spans."""
+
+    def __init__(self, policy: Policy, meter: metrics.Meter) -> None:
+        self.rules = {rule.name: rule for rule in policy.evaluators}
+        # Each evaluator has its own evaluate() signature, so they are called by keyword.
+        self.evaluators: dict[str, Any] = {}
+        for rule in policy.evaluators:
+            factory: Any = _FACTORIES[rule.name]
+            self.evaluators[rule.name] = (
+                factory() if rule.threshold is None else factory(threshold=rule.threshold)
+            )
+        self.failures = meter.create_counter(
+            semconv.METRIC_EVALUATION_FAILURES,
+            unit="{evaluation}",
+            description="Inline evaluations that did not pass, by evaluator, model and route.",
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.evaluators)
+
+    def evaluate_step(
+        self, record: StepRecord, evidence: list[str], previous_calls: list[dict[str, Any]]
+    ) -> list[Evaluation]:
+        """Run every step evaluator that applies to this step."""
+        results: list[Evaluation] = []
+        context = evidence or _context_from_messages(record.messages)
+        answer = record.output_text.strip()
+        if answer:
+            for name in ("groundedness", "hallucination"):
+                evaluator = self.evaluators.get(name)
+                if evaluator is not None:
+                    results.append(
+                        Evaluation(self.rules[name], evaluator.evaluate(output=answer, context=context))
+                    )
+        selection = self.evaluators.get("tool_selection")
+        if selection is not None and record.tool_calls:
+            result = selection.evaluate(
+                input=_last_user_text(record.messages),
+                tools=list(record.tools),
+                tool_calls=record.tool_calls,
+                tool_choice=record.tool_choice,
+                previous_calls=previous_calls,
+            )
+            results.append(Evaluation(self.rules["tool_selection"], result))
+        schema = self.evaluators.get("json_schema")
+        if schema is not None and answer and _is_json_schema_format(record.response_format):
+            results.append(
+                Evaluation(
+                    self.rules["json_schema"],
+                    schema.evaluate(output=answer, response_format=record.response_format),
+                )
+            )
+        return results
+
+    def evaluate_run(self, request: str, answer: str, messages: Any) -> list[Evaluation]:
+        """Run task completion on a finished run, if the policy asks for it."""
+        evaluator = self.evaluators.get("task_completion")
+        if evaluator is None:
+            return []
+        result = evaluator.evaluate(input=request, output=answer, trajectory=messages)
+        return [Evaluation(self.rules["task_completion"], result)]
+
+    def record(
+        self, span: Span, evaluations: list[Evaluation], metric_attributes: Mapping[str, Any], capture: bool
+    ) -> None:
+        """Add one ``gen_ai.evaluation.result`` event per result and count the failures."""
+        for evaluation in evaluations:
+            result = evaluation.result
+            attributes: dict[str, Any] = {
+                semconv.GEN_AI_EVALUATION_NAME: result.name,
+                semconv.GEN_AI_EVALUATION_SCORE_VALUE: float(result.score),
+                semconv.GEN_AI_EVALUATION_SCORE_LABEL: result.label,
+                semconv.EVALUATION_PASSED: bool(result.passed),
+                semconv.EVALUATION_TIER: result.tier,
+                semconv.EVALUATION_DURATION_MS: float(result.duration_ms),
+                semconv.EVALUATION_ON_FAIL: evaluation.rule.on_fail,
+            }
+            if result.threshold is not None:
+                attributes[semconv.EVALUATION_THRESHOLD] = float(result.threshold)
+            # Explanations quote the answer and the evidence, so they follow the content switch.
+            if capture and result.reason:
+                attributes[semconv.GEN_AI_EVALUATION_EXPLANATION] = result.reason
+            span.add_event(semconv.EVENT_EVALUATION_RESULT, attributes)
+            if not result.passed:
+                self.failures.add(
+                    1,
+                    {
+                        semconv.GEN_AI_EVALUATION_NAME: result.name,
+                        **{key: metric_attributes[key] for key in _FAILURE_KEYS if key in metric_attributes},
+                    },
+                )
+
+
+_FAILURE_KEYS = (
+    semconv.GEN_AI_REQUEST_MODEL,
+    semconv.GEN_AI_RESPONSE_MODEL,
+    semconv.ROUTE_NAME,
+    semconv.SERVER_ADDRESS,
+)
+
+
+def _is_json_schema_format(response_format: Any) -> bool:
+    if isinstance(response_format, Mapping):
+        return response_format.get("type") == "json_schema"
+    return False
+
+
+def _assistant_message(answer: str, tool_calls: list[dict[str, Any]]) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": answer}
+    if tool_calls:
+        message["tool_calls"] = [
+            {"id": f"call_{index}", "type": "function", "function": dict(call)}
+            for index, call in enumerate(tool_calls)
+        ]
+    return message
+
+
+def evaluate_call_end(call: ModelCall, record: StepRecord) -> None:
+    """Evaluate a model step before its span ends; a one-step run also gets task completion."""
+    inline = STATE.inline
+    if inline is None:
+        return
+    run = call.run
+    evidence = [] if run.implicit else run.evidence_texts()
+    evaluations = inline.evaluate_step(record, evidence, [] if run.implicit else list(run.tool_calls))
+    request = _last_user_text(record.messages)
+    if run.implicit:
+        messages = [*(record.messages or ()), _assistant_message(record.output_text, record.tool_calls)]
+        evaluations += inline.evaluate_run(request, record.output_text, messages)
+    else:
+        with run._lock:
+            run.tool_calls.extend(record.tool_calls)
+            if request:
+                run.last_request = request
+            if record.output_text.strip():
+                run.last_answer = record.output_text
+            run.last_messages = [
+                *(record.messages or ()),
+                _assistant_message(record.output_text, record.tool_calls),
+            ]
+    inline.record(call.span, evaluations, call.metric_attributes, STATE.capture_content)
+
+
+def evaluate_run_end(span: Span, run: Run) -> None:
+    """Judge task completion of a finished run on its root span."""
+    inline = STATE.inline
+    if inline is None or run.last_messages is None:
+        return
+    evaluations = inline.evaluate_run(run.last_request, run.last_answer, run.last_messages)
+    inline.record(span, evaluations, {}, STATE.capture_content)

@@ -1,0 +1,293 @@
+"""The policy: which model routes exist, which evaluators and guardrails run, what a failure does.
+
+Python and TOML carry the same fields. Every check runs when the policy is built, so a bad policy
+fails at ``instrument()`` with an error that names the bad value and lists the valid ones, and
+nothing is half-applied.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+EVALUATOR_NAMES = ("groundedness", "hallucination", "tool_selection", "task_completion", "json_schema")
+GUARDRAIL_NAMES = ("pii", "secrets", "prompt_injection", "blocked_topics", "json_schema", "groundedness")
+EVALUATOR_ACTIONS = ("flag", "block", "raise", "fallback")
+GUARDRAIL_ACTIONS = ("flag", "redact", "block", "raise", "fallback")
+STAGES = ("input", "output")
+FALLBACK_TRIGGERS = ("error", "timeout", "eval_fail", "guardrail")
+_SECTIONS = ("routes", "evaluators", "guardrails", "fallback", "mirror")
+
+
+class PolicyError(ValueError):
+    """A policy that cannot be applied; the message names the bad value and the valid ones."""
+
+
+def _choice(kind: str, value: object, valid: Iterable[str]) -> str:
+    options = tuple(valid)
+    if not isinstance(value, str) or value not in options:
+        raise PolicyError(f"Unknown {kind} {value!r}. Valid {kind}s: {', '.join(options)}.")
+    return value
+
+
+def _number(where: str, value: object, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise PolicyError(f"Invalid {where} {value!r}: expected a number from {low:g} to {high:g}.")
+    if not low <= value <= high:
+        raise PolicyError(f"Invalid {where} {value!r}: must be from {low:g} to {high:g}.")
+    return float(value)
+
+
+def _known_keys(where: str, data: Mapping[str, Any], valid: Iterable[str]) -> None:
+    options = tuple(valid)
+    for key in data:
+        if key not in options:
+            raise PolicyError(f"Unknown field {key!r} in {where}. Valid fields: {', '.join(options)}.")
+
+
+@dataclass(frozen=True)
+class Route:
+    """A model endpoint the policy knows: matched to calls by model and base URL."""
+
+    name: str
+    model: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+    approved: bool = False
+    timeout: float | None = None
+    input_price_per_million: float | None = None
+    output_price_per_million: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or not isinstance(self.name, str):
+            raise PolicyError(f"Invalid route name {self.name!r}: expected a non-empty string.")
+        if not isinstance(self.model, str) or not self.model:
+            raise PolicyError(f"Route {self.name!r} needs a model (a non-empty string), got {self.model!r}.")
+        if self.timeout is not None:
+            _number(f"timeout of route {self.name!r}", self.timeout, 0.001, 3600)
+        for label in ("input_price_per_million", "output_price_per_million"):
+            value = getattr(self, label)
+            if value is not None:
+                _number(f"{label} of route {self.name!r}", value, 0, 1e6)
+
+    def matches(self, model: str | None, base_url: str | None) -> bool:
+        """Return True when a call to ``model`` at ``base_url`` belongs to this route."""
+        if model != self.model:
+            return False
+        if self.base_url is None:
+            return True
+        return base_url is not None and base_url.rstrip("/") == self.base_url.rstrip("/")
+
+    def api_key(self) -> str | None:
+        """Read the route's API key from its environment variable, if it names one."""
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+@dataclass(frozen=True)
+class EvaluatorRule:
+    """One inline evaluator: its threshold (None keeps the evaluator's default) and failure action."""
+
+    name: str
+    threshold: float | None = None
+    on_fail: str = "flag"
+
+    def __post_init__(self) -> None:
+        _choice("evaluator", self.name, EVALUATOR_NAMES)
+        _choice("action", self.on_fail, EVALUATOR_ACTIONS)
+        if self.threshold is not None:
+            _number(f"threshold of evaluator {self.name!r}", self.threshold, 0, 1)
+
+
+@dataclass(frozen=True)
+class GuardrailRule:
+    """One guardrail check at a stage, with the action taken when it fires."""
+
+    name: str
+    stage: str = "input"
+    action: str = "flag"
+    topics: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _choice("guardrail", self.name, GUARDRAIL_NAMES)
+        _choice("stage", self.stage, STAGES)
+        _choice("action", self.action, GUARDRAIL_ACTIONS)
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """Where a failed call is re-issued, on which triggers, and how often."""
+
+    to: str
+    on: tuple[str, ...] = ("error", "timeout")
+    max_attempts: int = 1
+
+    def __post_init__(self) -> None:
+        for trigger in self.on:
+            _choice("fallback trigger", trigger, FALLBACK_TRIGGERS)
+        if (
+            isinstance(self.max_attempts, bool)
+            or not isinstance(self.max_attempts, int)
+            or not 1 <= self.max_attempts <= 5
+        ):
+            raise PolicyError(
+                f"Invalid fallback max_attempts {self.max_attempts!r}: expected an integer from 1 to 5."
+            )
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """A share of calls also sent to a candidate route, off the request path."""
+
+    route: str
+    fraction: float = 0.0
+
+    def __post_init__(self) -> None:
+        _number("mirror fraction", self.fraction, 0, 1)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Routes, inline evaluators, guardrails, fallback and mirroring for ``instrument(policy=...)``.
+
+    Example:
+        >>> policy = Policy(
+        ...     routes={"local": Route("local", "smollm2", base_url="http://127.0.0.1:8080/v1")},
+        ...     evaluators=(EvaluatorRule("groundedness", threshold=0.8),),
+        ... )
+    """
+
+    routes: Mapping[str, Route] = field(default_factory=dict)
+    evaluators: tuple[EvaluatorRule, ...] = ()
+    guardrails: tuple[GuardrailRule, ...] = ()
+    fallback: Fallback | None = None
+    mirror: Mirror | None = None
+
+    def __post_init__(self) -> None:
+        for key, route in self.routes.items():
+            if key != route.name:
+                raise PolicyError(f"Route {route.name!r} is stored under the key {key!r}; use the same name.")
+        names = tuple(self.routes)
+        if self.fallback is not None:
+            target = self.routes.get(_choice("route", self.fallback.to, names)) if names else None
+            if target is None:
+                raise PolicyError(
+                    f"Unknown route {self.fallback.to!r} in [fallback]. Valid routes: none defined."
+                )
+            if not target.approved:
+                approved = [route.name for route in self.routes.values() if route.approved]
+                raise PolicyError(
+                    f"Fallback route {target.name!r} is not approved. Set approved = true on it, or fall "
+                    f"back to an approved route: {', '.join(approved) or 'none defined'}."
+                )
+        if self.mirror is not None:
+            if not names:
+                raise PolicyError(
+                    f"Unknown route {self.mirror.route!r} in [mirror]. Valid routes: none defined."
+                )
+            _choice("route", self.mirror.route, names)
+        seen: set[str] = set()
+        for rule in self.evaluators:
+            if rule.name in seen:
+                raise PolicyError(f"Evaluator {rule.name!r} is listed twice; keep one [[evaluators]] entry.")
+            seen.add(rule.name)
+            if rule.on_fail == "fallback" and self.fallback is None:
+                raise PolicyError(
+                    f"Evaluator {rule.name!r} has on_fail = 'fallback' but the policy has no [fallback]."
+                )
+
+    def route_for(self, model: str | None, base_url: str | None) -> Route | None:
+        """Return the route a call belongs to: the one naming its base URL first, then by model."""
+        by_model = None
+        for route in self.routes.values():
+            if route.matches(model, base_url):
+                if route.base_url is not None:
+                    return route
+                by_model = by_model or route
+        return by_model
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Policy:
+        """Build a policy from the TOML layout (a mapping of sections)."""
+        if not isinstance(data, Mapping):
+            raise PolicyError(f"Invalid policy {data!r}: expected a mapping of sections.")
+        _known_keys("the policy", data, _SECTIONS)
+        routes = {}
+        for name, body in (data.get("routes") or {}).items():
+            if not isinstance(body, Mapping):
+                raise PolicyError(f"Invalid [routes.{name}]: expected a table of fields.")
+            _known_keys(f"[routes.{name}]", body, Route.__dataclass_fields__)
+            routes[name] = Route(name=name, **{k: v for k, v in body.items() if k != "name"})
+        evaluators = tuple(
+            _rule(EvaluatorRule, "[[evaluators]]", item) for item in data.get("evaluators") or ()
+        )
+        guardrails = tuple(_guardrail(item) for item in data.get("guardrails") or ())
+        fallback = data.get("fallback")
+        mirror = data.get("mirror")
+        return cls(
+            routes=routes,
+            evaluators=evaluators,
+            guardrails=guardrails,
+            fallback=_fallback(fallback) if fallback is not None else None,
+            mirror=_rule(Mirror, "[mirror]", mirror) if mirror is not None else None,
+        )
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str]) -> Policy:
+        """Read a policy file; a missing file or invalid TOML is a PolicyError naming the path."""
+        policy_path = Path(path)
+        try:
+            data = tomllib.loads(policy_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise PolicyError(
+                f"Policy file not found: {policy_path}. Check the path or AGENTWATCH_POLICY."
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PolicyError(f"Cannot read policy file {policy_path}: {exc}.") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise PolicyError(f"Invalid TOML in policy file {policy_path}: {exc}.") from None
+        return cls.from_dict(data)
+
+
+def _rule(kind: type[Any], where: str, body: object) -> Any:
+    if not isinstance(body, Mapping):
+        raise PolicyError(f"Invalid {where} entry {body!r}: expected a table of fields.")
+    _known_keys(where, body, kind.__dataclass_fields__)
+    return kind(**body)
+
+
+def _guardrail(body: object) -> GuardrailRule:
+    if isinstance(body, Mapping) and "topics" in body:
+        body = {**body, "topics": tuple(body["topics"])}
+    rule: GuardrailRule = _rule(GuardrailRule, "[[guardrails]]", body)
+    return rule
+
+
+def _fallback(body: object) -> Fallback:
+    if isinstance(body, Mapping) and "on" in body:
+        body = {**body, "on": tuple(body["on"])}
+    rule: Fallback = _rule(Fallback, "[fallback]", body)
+    return rule
+
+
+def load_policy(policy: Policy | str | os.PathLike[str] | None) -> Policy | None:
+    """Resolve ``instrument(policy=...)``: a Policy, a TOML path, else ``AGENTWATCH_POLICY``."""
+    if policy is None:
+        path = os.environ.get("AGENTWATCH_POLICY", "").strip()
+        return Policy.from_toml(path) if path else None
+    if isinstance(policy, Policy):
+        return policy
+    if isinstance(policy, (str, os.PathLike)):
+        return Policy.from_toml(policy)
+    raise PolicyError(
+        f"Invalid policy {policy!r}: pass an agentwatch.Policy, a path to a TOML policy, or None."
+    )
