@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 VENV=.venv-demo
 export AGENTWATCH_DB="${AGENTWATCH_DB:-.agentwatch/demo.db}"
+export AGENTWATCH_MODEL_PORT="${AGENTWATCH_MODEL_PORT:-8080}"
+export AGENTWATCH_MODEL_BASE_URL="http://127.0.0.1:${AGENTWATCH_MODEL_PORT}/v1"
 
 if ! command -v uv >/dev/null 2>&1; then
     "$PYTHON" -m pip install --quiet uv
