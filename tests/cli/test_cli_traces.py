@@ -185,7 +185,7 @@ def test_trace_unknown_id(recorder: Any, capsys: pytest.CaptureFixture[str]) -> 
     assert out == ""
     assert err == (
         f"agentwatch: error: No trace with id deadbeef in {recorder.path}. "
-        "Run `agentwatch traces` to list runs.\n"
+        f"Run `agentwatch --db {recorder.path} traces` to list runs.\n"
     )
 
 

@@ -188,6 +188,6 @@ def test_resolve_trace_id_prefix(tmp_path: Path) -> None:
     )
     assert str(short.value) == ("Trace id prefix 'aaaabbb' is too short: give at least 8 hex characters.")
     assert str(unknown.value) == (
-        f"No trace with id 12345678 in {path}. Run `agentwatch traces` to list runs."
+        f"No trace with id 12345678 in {path}. Run `agentwatch --db {path} traces` to list runs."
     )
     assert str(not_hex.value) == "Invalid trace id 'aaaabbbb*': expected up to 32 hex characters."
