@@ -195,7 +195,8 @@ class TraceStore:
         matches = [row[0] for row in rows]
         if not matches:
             raise StoreError(
-                f"No trace with id {prefix} in {self._path}. Run `agentwatch --db {self._path} traces` to list runs."
+                f"No trace with id {prefix} in {self._path}. "
+                f"Run `agentwatch --db {self._path} traces` to list runs."
             )
         if len(matches) > 1:
             raise StoreError(f"Trace id prefix {prefix} matches more than one trace. Give more characters.")
