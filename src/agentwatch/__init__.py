@@ -13,13 +13,23 @@ __version__ = "0.1.0"
 from ._instrument import Instrumentation, instrument, uninstrument
 from ._tool import tool
 from ._trajectory import Evidence, Run, current_run, trajectory
-from .governance import EvaluatorRule, Fallback, GuardrailRule, Mirror, Policy, PolicyError, Route
+from .governance import (
+    EvaluatorRule,
+    Fallback,
+    GuardrailRule,
+    GuardrailViolation,
+    Mirror,
+    Policy,
+    PolicyError,
+    Route,
+)
 
 __all__ = [
     "EvaluatorRule",
     "Evidence",
     "Fallback",
     "GuardrailRule",
+    "GuardrailViolation",
     "Instrumentation",
     "Mirror",
     "Policy",

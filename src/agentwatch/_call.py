@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -45,6 +45,7 @@ class ModelCall:
         "_ended",
         "_lock",
         "_metric_attributes",
+        "fallback_attempt",
         "first_chunk_ns",
         "record",
         "run",
@@ -52,6 +53,7 @@ class ModelCall:
         "start_ns",
         "step",
         "usage",
+        "verdict",
     )
 
     def __init__(
@@ -63,13 +65,15 @@ class ModelCall:
         run: Run | None = None,
         context: otel_context.Context | None = None,
         start_ns: int | None = None,
+        step: int | None = None,
+        links: Sequence[trace.Link] = (),
     ):
         """Start the span; frameworks pass the ``run`` and parent ``context`` they track by run id."""
         self.run: Run
         if run is None:
             self.run, self.step = step_for_call()
         else:
-            self.run, self.step = run, run.next_step()
+            self.run, self.step = run, step if step is not None else run.next_step()
         attributes: dict[str, AttributeValue] = {
             semconv.GEN_AI_OPERATION_NAME: operation,
             semconv.TRAJECTORY_STEP: self.step,
@@ -86,11 +90,18 @@ class ModelCall:
         name = f"{operation} {request_model}" if request_model else operation
         self.start_ns = start_ns or time.time_ns()
         self.span: Span = STATE.tracer.start_span(
-            name, context=context, kind=SpanKind.CLIENT, attributes=attributes, start_time=self.start_ns
+            name,
+            context=context,
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            start_time=self.start_ns,
+            links=links,
         )
         self._metric_attributes = {k: attributes[k] for k in _METRIC_KEYS if k in attributes}
         # What inline evaluators judge; integrations fill it only when a policy names evaluators.
         self.record: Any = None
+        self.verdict: Any = None  # what the policy says to do about this attempt, if it failed
+        self.fallback_attempt = 0
         self.first_chunk_ns: int | None = None
         self.usage: tuple[int | None, int | None] = (None, None)
         self._ended = False

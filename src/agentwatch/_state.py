@@ -28,6 +28,7 @@ class Instruments:
     duration: metrics.Histogram
     token_usage: metrics.Histogram
     time_to_first_chunk: metrics.Histogram
+    fallbacks: metrics.Counter
 
 
 def _make_instruments(meter: metrics.Meter) -> Instruments:
@@ -42,6 +43,9 @@ def _make_instruments(meter: metrics.Meter) -> Instruments:
             semconv.METRIC_TIME_TO_FIRST_CHUNK,
             unit="s",
             description="Time from request to the first streamed chunk.",
+        ),
+        fallbacks=meter.create_counter(
+            semconv.METRIC_FALLBACKS, unit="{call}", description="Calls re-issued on an approved route."
         ),
     )
 

@@ -70,11 +70,22 @@ EVALUATION_THRESHOLD: Final = "agentwatch.evaluation.threshold"
 EVALUATION_DURATION_MS: Final = "agentwatch.evaluation.duration_ms"
 EVALUATION_ON_FAIL: Final = "agentwatch.evaluation.on_fail"
 
+# Fallback to an approved route: the event on the failed attempt, and the new attempt's markers.
+EVENT_FALLBACK: Final = "agentwatch.fallback"
+FALLBACK_FROM_ROUTE: Final = "agentwatch.fallback.from_route"
+FALLBACK_TO_ROUTE: Final = "agentwatch.fallback.to_route"
+FALLBACK_FROM_MODEL: Final = "agentwatch.fallback.from_model"
+FALLBACK_TO_MODEL: Final = "agentwatch.fallback.to_model"
+FALLBACK_REASON: Final = "agentwatch.fallback.reason"
+FALLBACK_ATTEMPT: Final = "agentwatch.fallback.attempt"
+POLICY_ACTION: Final = "agentwatch.policy.action"
+
 # Metric instruments.
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
 METRIC_EVALUATION_FAILURES: Final = "agentwatch.evaluation.failures"
+METRIC_FALLBACKS: Final = "agentwatch.fallbacks"
 
 # --- OpenInference aliases --------------------------------------------------------------
 OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"
@@ -116,3 +127,25 @@ STREAM_END_ERROR: Final = "error"
 
 # Resource attribute that the embedded store and the CLI read.
 SERVICE_NAME: Final = "service.name"
+
+# --- LlamaIndex ---------------------------------------------------------------------------
+# Retrieval spans, from the GenAI semantic conventions (development status).
+OPERATION_RETRIEVAL: Final = "retrieval"
+GEN_AI_RETRIEVAL_QUERY_TEXT: Final = "gen_ai.retrieval.query.text"
+GEN_AI_RETRIEVAL_DOCUMENTS: Final = "gen_ai.retrieval.documents"
+RETRIEVAL_DOCUMENT_COUNT: Final = "agentwatch.retrieval.document.count"
+
+# OpenInference span kinds of framework steps that are not model calls.
+SPAN_KIND_CHAIN: Final = "CHAIN"
+SPAN_KIND_RETRIEVER: Final = "RETRIEVER"
+
+# The LlamaIndex class and method a span stands for, such as "RetrieverQueryEngine.query".
+LLAMAINDEX_SPAN: Final = "agentwatch.llamaindex.span"
+# First word of the names of query-engine and synthesizer spans, which have no GenAI operation.
+LLAMAINDEX_QUERY: Final = "query"
+LLAMAINDEX_SYNTHESIZE: Final = "synthesize"
+
+# --- LangChain ---------------------------------------------------------------------------
+# Retriever and chain spans use the retrieval and span-kind keys of the LlamaIndex block above.
+# The LangGraph node a span ran in, from the run's `langgraph_node` metadata.
+LANGGRAPH_NODE: Final = "agentwatch.langgraph.node"

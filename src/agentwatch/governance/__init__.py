@@ -1,5 +1,6 @@
 """Governance: the policy (routes, evaluators, guardrails, fallback, mirror) and what enforces it."""
 
+from ._enforce import GuardrailViolation
 from ._policy import (
     EVALUATOR_NAMES,
     EvaluatorRule,
@@ -17,6 +18,7 @@ __all__ = [
     "EvaluatorRule",
     "Fallback",
     "GuardrailRule",
+    "GuardrailViolation",
     "Mirror",
     "Policy",
     "PolicyError",

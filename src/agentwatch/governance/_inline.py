@@ -29,6 +29,7 @@ from ..evaluators import (
     TaskCompletion,
     ToolSelectionAccuracy,
 )
+from ._enforce import decide_after_evaluations
 from ._policy import EvaluatorRule, Policy
 
 if TYPE_CHECKING:
@@ -220,6 +221,7 @@ def evaluate_call_end(call: ModelCall, record: StepRecord) -> None:
                 _assistant_message(record.output_text, record.tool_calls),
             ]
     inline.record(call.span, evaluations, call.metric_attributes, STATE.capture_content)
+    decide_after_evaluations(call, evaluations)
 
 
 def evaluate_run_end(span: Span, run: Run) -> None:

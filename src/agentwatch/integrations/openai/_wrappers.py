@@ -18,8 +18,18 @@ from ..._call import ModelCall, framework_call
 from ..._guard import call_guarded
 from ..._messages import evidence_from_messages
 from ..._state import STATE
+from ...governance._enforce import FallbackPlan
 from ...governance._inline import StepRecord
 from ._extract import Answer, Pairs, base_url_of, given, provider_name, server_attributes
+from ._policy import (
+    apply_route_timeout,
+    fallback_attributes,
+    fallback_links,
+    fallback_target,
+    original_function,
+    outcome_for_verdict,
+    plan_for_error,
+)
 from ._response import handle_result
 from ._stream import StreamAccumulator
 
@@ -41,8 +51,16 @@ class Endpoint:
     messages_param: str | None  # the request parameter whose messages become evidence
 
 
-def start_call(endpoint: Endpoint, instance: Any, kwargs: Mapping[str, Any]) -> ModelCall:
-    """Start the span of one call, with every request attribute set at start for samplers."""
+def start_call(
+    endpoint: Endpoint,
+    instance: Any,
+    kwargs: Mapping[str, Any],
+    fallback: tuple[ModelCall, FallbackPlan] | None = None,
+) -> ModelCall:
+    """Start the span of one call, with every request attribute set at start for samplers.
+
+    ``fallback`` names the failed attempt and the plan when this call re-issues it.
+    """
     capture = STATE.capture_content
     model = given(kwargs, "model")
     model = model if isinstance(model, str) else None
@@ -60,8 +78,24 @@ def start_call(endpoint: Endpoint, instance: Any, kwargs: Mapping[str, Any]) -> 
         if route is not None:
             attributes[semconv.ROUTE_NAME] = route.name
     attributes.update(endpoint.request(kwargs, capture))
-    # Everything that can fail on an odd request runs above, before the span exists.
-    call = ModelCall(endpoint.operation, model, attributes.items())
+    if fallback is None:
+        # Everything that can fail on an odd request runs above, before the span exists.
+        call = ModelCall(endpoint.operation, model, attributes.items())
+    else:
+        failed, plan = fallback
+        attributes.update(fallback_attributes(failed, plan))
+        call = ModelCall(
+            endpoint.operation,
+            model,
+            attributes.items(),
+            run=failed.run,
+            step=failed.step,
+            links=fallback_links(failed),
+        )
+        call.fallback_attempt = plan.attempt
+        if failed.record is not None:
+            call.record = _step_record(endpoint, kwargs)
+        return call
     if endpoint.messages_param and not call.run.implicit:
         call_guarded(
             "openai.evidence", _keep_evidence, call, kwargs.get(endpoint.messages_param), default=None
@@ -108,6 +142,14 @@ def _abandon(call: ModelCall | None) -> None:
         call.end()
 
 
+def _finish_attempt(endpoint: Endpoint, call: ModelCall, result: Any) -> Any:
+    traced = call_guarded("openai.response", handle_result, endpoint, call, result, default=None)
+    if traced is None:
+        call_guarded("openai.response", _abandon, call, default=None)
+        return result
+    return traced
+
+
 def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -117,24 +159,68 @@ def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
         call = call_guarded("openai.request", start_call, endpoint, instance, kwargs, default=None)
         if call is None:
             return wrapped(*args, **kwargs)
+        if STATE.policy is not None:
+            kwargs = apply_route_timeout(kwargs, call)
 
+        plan = None
         token = _inside_call.set(True)
         try:
             with call.activated():
                 result = wrapped(*args, **kwargs)
         except BaseException as exc:
+            plan = call_guarded("policy.fallback", plan_for_error, call, exc, default=None)
             call_guarded("openai.error", call.end_for_exception, exc, default=None)
-            raise
+            if plan is None:
+                raise
+            error = exc
         finally:
             _inside_call.reset(token)
+        if plan is not None:
+            return _reissue_sync(endpoint, plan, call, wrapped, instance, args, kwargs, error, None)
 
-        traced = call_guarded("openai.response", handle_result, endpoint, call, result, default=None)
-        if traced is None:
-            call_guarded("openai.response", _abandon, call, default=None)
-            return result
-        return traced
+        traced = _finish_attempt(endpoint, call, result)
+        outcome, value = outcome_for_verdict(call, traced, kwargs)
+        if outcome == "raise":
+            raise value
+        if outcome == "fallback":
+            return _reissue_sync(endpoint, value, call, wrapped, instance, args, kwargs, None, traced)
+        return value
 
     return wrapper
+
+
+def _reissue_sync(
+    endpoint: Endpoint,
+    plan: FallbackPlan,
+    failed: ModelCall,
+    wrapped: Any,
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    error: BaseException | None,
+    answer: Any,
+) -> Any:
+    """Re-issue the call on the approved route; on failure the caller gets the first outcome."""
+    resource, new_kwargs = fallback_target(instance, kwargs, plan)
+    call = call_guarded(
+        "openai.request", start_call, endpoint, resource, new_kwargs, (failed, plan), default=None
+    )
+    try:
+        if call is None:
+            return original_function(wrapped)(resource, *args, **new_kwargs)
+        with call.activated():
+            result = original_function(wrapped)(resource, *args, **new_kwargs)
+    except Exception as exc:  # noqa: BLE001 - any failure of the fallback gives the first outcome
+        if call is not None:
+            call_guarded("openai.error", call.end_for_exception, exc, default=None)
+        if error is None:
+            return answer
+        failed_again = True
+    else:
+        failed_again = False
+    if failed_again:
+        raise error  # type: ignore[misc]  # the first attempt's exception, as the caller would see it
+    return _finish_attempt(endpoint, call, result) if call is not None else result
 
 
 def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
@@ -146,21 +232,65 @@ def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
         call = call_guarded("openai.request", start_call, endpoint, instance, kwargs, default=None)
         if call is None:
             return await wrapped(*args, **kwargs)
+        if STATE.policy is not None:
+            kwargs = apply_route_timeout(kwargs, call)
 
+        plan = None
         token = _inside_call.set(True)
         try:
             with call.activated():
                 result = await wrapped(*args, **kwargs)
         except BaseException as exc:
+            plan = call_guarded("policy.fallback", plan_for_error, call, exc, default=None)
             call_guarded("openai.error", call.end_for_exception, exc, default=None)
-            raise
+            if plan is None:
+                raise
+            error = exc
         finally:
             _inside_call.reset(token)
+        if plan is not None:
+            return await _reissue_async(endpoint, plan, call, wrapped, instance, args, kwargs, error, None)
 
-        traced = call_guarded("openai.response", handle_result, endpoint, call, result, default=None)
-        if traced is None:
-            call_guarded("openai.response", _abandon, call, default=None)
-            return result
-        return traced
+        traced = _finish_attempt(endpoint, call, result)
+        outcome, value = outcome_for_verdict(call, traced, kwargs)
+        if outcome == "raise":
+            raise value
+        if outcome == "fallback":
+            return await _reissue_async(endpoint, value, call, wrapped, instance, args, kwargs, None, traced)
+        return value
 
     return wrapper
+
+
+async def _reissue_async(
+    endpoint: Endpoint,
+    plan: FallbackPlan,
+    failed: ModelCall,
+    wrapped: Any,
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    error: BaseException | None,
+    answer: Any,
+) -> Any:
+    """The async twin of ``_reissue_sync``: only the SDK call is awaited."""
+    resource, new_kwargs = fallback_target(instance, kwargs, plan)
+    call = call_guarded(
+        "openai.request", start_call, endpoint, resource, new_kwargs, (failed, plan), default=None
+    )
+    try:
+        if call is None:
+            return await original_function(wrapped)(resource, *args, **new_kwargs)
+        with call.activated():
+            result = await original_function(wrapped)(resource, *args, **new_kwargs)
+    except Exception as exc:  # noqa: BLE001 - any failure of the fallback gives the first outcome
+        if call is not None:
+            call_guarded("openai.error", call.end_for_exception, exc, default=None)
+        if error is None:
+            return answer
+        failed_again = True
+    else:
+        failed_again = False
+    if failed_again:
+        raise error  # type: ignore[misc]  # the first attempt's exception, as the caller would see it
+    return _finish_attempt(endpoint, call, result) if call is not None else result

@@ -1,0 +1,136 @@
+"""Carry out what the policy says when a step fails: fall back, block or raise.
+
+The decision is made while the failed attempt's span is still open, so the evaluation that
+triggered it and the ``agentwatch.fallback`` event both sit on that attempt. A fallback attempt
+never falls back again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from .. import semconv
+from .._state import STATE
+from ._policy import Route
+
+if TYPE_CHECKING:
+    from .._call import ModelCall
+    from ._inline import Evaluation
+
+BLOCK_NOTICE = "This response was withheld by the agentwatch policy ({check}: {reason})."
+
+
+class GuardrailViolation(Exception):  # noqa: N818 - the public name the policy documentation uses
+    """Raised when a policy check with action "raise" fails; carries the check and its reason."""
+
+    def __init__(self, check: str, reason: str, stage: str = "output") -> None:
+        super().__init__(f"{check} failed at the {stage} stage: {reason}")
+        self.check = check
+        self.reason = reason
+        self.stage = stage
+
+
+@dataclass(frozen=True)
+class FallbackPlan:
+    """The approved route a failed call is re-issued on, and why."""
+
+    route: Route
+    reason: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do about a failed step; ``plan`` is set when a fallback can be carried out."""
+
+    action: str  # "fallback", "block" or "raise"
+    check: str
+    reason: str
+    trigger: str  # "eval_fail", "guardrail", "error" or "timeout"
+    plan: FallbackPlan | None = None
+
+
+_SEVERITY = {"raise": 3, "block": 2, "fallback": 1}
+
+
+def verdict_from_evaluations(evaluations: list[Evaluation]) -> Verdict | None:
+    """Return the strongest action asked for by the failed evaluations, if any."""
+    chosen: Verdict | None = None
+    for evaluation in evaluations:
+        action = evaluation.rule.on_fail
+        if evaluation.result.passed or action not in _SEVERITY:
+            continue
+        if chosen is None or _SEVERITY[action] > _SEVERITY[chosen.action]:
+            chosen = Verdict(action, evaluation.result.name, evaluation.result.reason, "eval_fail")
+    return chosen
+
+
+def decide_after_evaluations(call: ModelCall, evaluations: list[Evaluation]) -> None:
+    """Set ``call.verdict`` from failed evaluations, planning the fallback while the span is open."""
+    verdict = verdict_from_evaluations(evaluations)
+    if verdict is None:
+        return
+    if verdict.action == "fallback":
+        plan = plan_fallback(call, verdict.trigger, f"evaluation_failed:{verdict.check}")
+        verdict = replace(verdict, plan=plan)
+    call.span.set_attribute(
+        semconv.POLICY_ACTION, verdict.action if verdict.action != "fallback" or verdict.plan else "flag"
+    )
+    call.verdict = verdict
+
+
+def plan_fallback(call: ModelCall, trigger: str, reason: str) -> FallbackPlan | None:
+    """Plan a re-issue on the approved route, and record the decision on the failed attempt."""
+    policy = STATE.policy
+    if policy is None or policy.fallback is None or call.fallback_attempt > 0:
+        return None
+    if trigger not in policy.fallback.on:
+        return None
+    route = policy.routes[policy.fallback.to]
+    from_route = call.metric_attributes.get(semconv.ROUTE_NAME)
+    if from_route == route.name:
+        return None
+    call.span.add_event(
+        semconv.EVENT_FALLBACK,
+        {
+            semconv.FALLBACK_FROM_ROUTE: str(from_route or ""),
+            semconv.FALLBACK_TO_ROUTE: route.name,
+            semconv.FALLBACK_FROM_MODEL: str(call.metric_attributes.get(semconv.GEN_AI_REQUEST_MODEL, "")),
+            semconv.FALLBACK_TO_MODEL: route.model,
+            semconv.FALLBACK_REASON: reason,
+            semconv.FALLBACK_ATTEMPT: 1,
+        },
+    )
+    STATE.instruments.fallbacks.add(
+        1, {semconv.FALLBACK_FROM_ROUTE: str(from_route or ""), semconv.FALLBACK_TO_ROUTE: route.name}
+    )
+    return FallbackPlan(route, reason, 1)
+
+
+def is_timeout(exc: BaseException) -> bool:
+    return type(exc).__name__ in ("APITimeoutError", "TimeoutException", "ReadTimeout", "TimeoutError")
+
+
+def blocked_chat_completion(model: str | None, check: str, reason: str) -> Any:
+    """Return a ``ChatCompletion`` with ``finish_reason="content_filter"`` and a short notice."""
+    from openai.types.chat import ChatCompletion
+
+    return ChatCompletion.model_validate(
+        {
+            "id": "agentwatch-blocked",
+            "object": "chat.completion",
+            "created": 0,
+            "model": model or "",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "content_filter",
+                    "message": {
+                        "role": "assistant",
+                        "content": BLOCK_NOTICE.format(check=check, reason=reason),
+                    },
+                }
+            ],
+        }
+    )

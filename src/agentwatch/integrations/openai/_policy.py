@@ -1,0 +1,113 @@
+"""Policy actions on OpenAI calls: re-issue on the approved route, block, or raise.
+
+The fallback attempt calls the original (unpatched) SDK method on a copy of the user's client
+pointed at the approved route, with only ``model`` swapped; it is traced as its own ``chat`` span
+with the same step, linked to the failed attempt. If the fallback fails too, the caller gets what
+the first attempt gave: its exception, or its answer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
+
+from ... import semconv
+from ..._call import ModelCall
+from ..._state import STATE
+from ...governance._enforce import (
+    FallbackPlan,
+    GuardrailViolation,
+    blocked_chat_completion,
+    is_timeout,
+    plan_fallback,
+)
+from ._extract import given
+
+if TYPE_CHECKING:
+    from ._wrappers import Endpoint
+
+
+def plan_for_error(call: ModelCall, exc: BaseException) -> FallbackPlan | None:
+    """Plan a fallback for a failed SDK call (error or timeout), if the policy asks for one."""
+    if STATE.policy is None or not isinstance(exc, Exception):
+        return None
+    trigger = "timeout" if is_timeout(exc) else "error"
+    return plan_fallback(call, trigger, f"{trigger}:{type(exc).__name__}")
+
+
+def apply_route_timeout(kwargs: dict[str, Any], call: ModelCall) -> dict[str, Any]:
+    """Give the call its route's timeout when the policy falls back on timeouts."""
+    policy = STATE.policy
+    route_name = call.metric_attributes.get(semconv.ROUTE_NAME)
+    if policy is None or route_name is None or "timeout" in kwargs:
+        return kwargs
+    route = policy.routes.get(str(route_name))
+    if (
+        route is None
+        or route.timeout is None
+        or policy.fallback is None
+        or "timeout" not in policy.fallback.on
+    ):
+        return kwargs
+    return {**kwargs, "timeout": route.timeout}
+
+
+def fallback_target(instance: Any, kwargs: dict[str, Any], plan: FallbackPlan) -> tuple[Any, dict[str, Any]]:
+    """Return the SDK resource on a client for the approved route, and the request for it."""
+    options: dict[str, Any] = {}
+    if plan.route.base_url:
+        options["base_url"] = plan.route.base_url
+    api_key = plan.route.api_key()
+    if api_key:
+        options["api_key"] = api_key
+    if plan.route.timeout is not None:
+        options["timeout"] = plan.route.timeout
+    client = instance._client.with_options(**options)
+    resource = type(instance)(client)
+    return resource, {**kwargs, "model": plan.route.model}
+
+
+def fallback_attributes(failed: ModelCall, plan: FallbackPlan) -> dict[str, Any]:
+    return {
+        semconv.ROUTE_NAME: plan.route.name,
+        semconv.FALLBACK_ATTEMPT: plan.attempt,
+        semconv.FALLBACK_REASON: plan.reason,
+        semconv.FALLBACK_FROM_ROUTE: str(failed.metric_attributes.get(semconv.ROUTE_NAME, "")),
+    }
+
+
+def fallback_links(failed: ModelCall) -> list[trace.Link]:
+    return [trace.Link(failed.span.get_span_context())]
+
+
+def outcome_for_verdict(call: ModelCall, traced: Any, kwargs: dict[str, Any]) -> tuple[str, Any]:
+    """Return ``("return", value)``, ``("raise", exc)`` or ``("fallback", plan)`` for a finished call."""
+    verdict = call.verdict
+    if verdict is None:
+        return "return", traced
+    if verdict.action == "raise":
+        return "raise", GuardrailViolation(verdict.check, verdict.reason, "output")
+    if verdict.action == "block" and _is_chat_completion(traced):
+        model = given(kwargs, "model")
+        return "return", blocked_chat_completion(
+            model if isinstance(model, str) else None, verdict.check, verdict.reason
+        )
+    if verdict.plan is not None:
+        return "fallback", verdict.plan
+    return "return", traced
+
+
+def _is_chat_completion(value: Any) -> bool:
+    from openai.types.chat import ChatCompletion
+
+    return isinstance(value, ChatCompletion)
+
+
+def original_function(wrapped: Any) -> Any:
+    """Return the unpatched SDK function behind the bound method wrapt passed in."""
+    return getattr(wrapped, "__func__", wrapped)
+
+
+def endpoint_is_chat(endpoint: Endpoint) -> bool:
+    return endpoint.operation == semconv.OPERATION_CHAT
