@@ -181,21 +181,12 @@ def instrument(
 
 def _warn_unenforced(policy: Policy) -> None:
     # Validated now so a bad policy fails early; enforcing these comes in a later version.
-    unenforced = [
-        f"on_fail={rule.on_fail!r} of evaluator {rule.name!r}"
-        for rule in policy.evaluators
-        if rule.on_fail != "flag"
-    ]
-    unenforced += [f"guardrail {rule.name!r}" for rule in policy.guardrails]
-    if policy.fallback is not None:
-        unenforced.append("[fallback]")
+    unenforced = [f"guardrail {rule.name!r}" for rule in policy.guardrails]
     if policy.mirror is not None:
         unenforced.append("[mirror]")
     if unenforced:
         logger.warning(
-            "agentwatch: this version records evaluations but does not yet enforce %s; "
-            "failures are only flagged on the spans.",
-            ", ".join(unenforced),
+            "agentwatch: this version validates but does not yet enforce %s.", ", ".join(unenforced)
         )
 
 
