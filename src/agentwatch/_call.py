@@ -148,6 +148,9 @@ class ModelCall:
             total += output_tokens
         if input_tokens is not None and output_tokens is not None:
             self.span.set_attribute(semconv.LLM_TOKEN_COUNT_TOTAL, total)
+            cost = route_cost(self._metric_attributes.get(semconv.ROUTE_NAME), input_tokens, output_tokens)
+            if cost is not None:
+                self.span.set_attribute(semconv.USAGE_COST, cost)
 
     def _claim_end(self) -> bool:
         with self._lock:
@@ -212,6 +215,16 @@ class ModelCall:
             instruments.token_usage.record(
                 output_tokens, {**attributes, semconv.GEN_AI_TOKEN_TYPE: semconv.TOKEN_TYPE_OUTPUT}
             )
+
+
+def route_cost(route_name: object, input_tokens: int, output_tokens: int) -> float | None:
+    """Return the cost in USD of a call on a priced route, or None when the route has no prices."""
+    policy = STATE.policy
+    route = policy.routes.get(str(route_name)) if policy is not None and route_name is not None else None
+    if route is None or route.input_price_per_million is None or route.output_price_per_million is None:
+        return None
+    input_cost = input_tokens * route.input_price_per_million
+    return (input_cost + output_tokens * route.output_price_per_million) / 1e6
 
 
 # Set while a framework (LangChain, LlamaIndex) traces a model call itself, so the SDK call it makes

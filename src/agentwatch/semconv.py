@@ -80,12 +80,28 @@ FALLBACK_REASON: Final = "agentwatch.fallback.reason"
 FALLBACK_ATTEMPT: Final = "agentwatch.fallback.attempt"
 POLICY_ACTION: Final = "agentwatch.policy.action"
 
+# Guardrail results, one event per check that ran on the span.
+EVENT_GUARDRAIL_RESULT: Final = "agentwatch.guardrail.result"
+GUARDRAIL_NAME: Final = "agentwatch.guardrail.name"
+GUARDRAIL_STAGE: Final = "agentwatch.guardrail.stage"
+GUARDRAIL_ACTION: Final = "agentwatch.guardrail.action"
+GUARDRAIL_PASSED: Final = "agentwatch.guardrail.passed"
+GUARDRAIL_LABEL: Final = "agentwatch.guardrail.label"
+
+# Mirroring: the shadow call's span carries this marker and a link to the primary call's span.
+MIRROR: Final = "agentwatch.mirror"
+
+# Cost of the call in US dollars, from the route's prices per million tokens.
+USAGE_COST: Final = "agentwatch.usage.cost"
+
 # Metric instruments.
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
 METRIC_EVALUATION_FAILURES: Final = "agentwatch.evaluation.failures"
 METRIC_FALLBACKS: Final = "agentwatch.fallbacks"
+METRIC_GUARDRAIL_ACTIONS: Final = "agentwatch.guardrail.actions"
+METRIC_MIRRORS_DROPPED: Final = "agentwatch.mirror.dropped"
 
 # --- OpenInference aliases --------------------------------------------------------------
 OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"

@@ -265,3 +265,40 @@ def test_stream_error_before_first_chunk_falls_back(routes: Routes, exporter: An
     assert first.status.status_code is StatusCode.ERROR
     assert attributes_of(second)[semconv.STREAM_END] == "exhausted"
     assert OPENAI_MAJOR in (2, 3)
+
+
+@pytest.mark.usefixtures("instrumented")
+def test_no_cost_without_policy(routes: Routes, exporter: Any) -> None:
+    routes.local = lambda request: httpx.Response(
+        200,
+        json=chat_completion(RIGHT, usage={"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}),
+    )
+    client, _ = make_clients(routes, base_url=LOCAL)
+
+    client.chat.completions.create(model="smollm2", messages=MESSAGES)
+
+    assert semconv.USAGE_COST not in attributes_of(chat_spans(exporter)[0])
+
+
+def test_cost_from_route_prices(routes: Routes, exporter: Any, tracer_provider: TracerProvider) -> None:
+    priced = Policy(
+        routes={
+            "local": Route(
+                "local", "smollm2", base_url=LOCAL, input_price_per_million=2.0, output_price_per_million=8.0
+            )
+        }
+    )
+    routes.local = lambda request: httpx.Response(
+        200,
+        json=chat_completion(
+            RIGHT, usage={"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
+        ),
+    )
+    client, _ = make_clients(routes, base_url=LOCAL)
+    agentwatch.instrument(tracer_provider=tracer_provider, policy=priced)
+    try:
+        client.chat.completions.create(model="smollm2", messages=MESSAGES)
+    finally:
+        agentwatch.uninstrument()
+
+    assert attributes_of(chat_spans(exporter)[0])[semconv.USAGE_COST] == pytest.approx(0.006)
