@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ._config import Settings
     from .governance import Policy
     from .governance._inline import InlineEvaluators
+    from .governance._mirror import MirrorWorker
 
 _SCOPE = "agentwatch"
 
@@ -61,6 +62,7 @@ class State:
         self.instruments: Instruments = _make_instruments(metrics.get_meter(_SCOPE))
         self.policy: Policy | None = None
         self.inline: InlineEvaluators | None = None  # None when the policy names no evaluator
+        self.mirror_worker: MirrorWorker | None = None  # None when the policy mirrors nothing
 
     def activate(
         self,
@@ -82,12 +84,19 @@ class State:
             from .governance._inline import InlineEvaluators
 
             self.inline = InlineEvaluators(policy, meter)
+        if policy is not None and policy.mirror is not None and policy.mirror.fraction > 0:
+            from .governance._mirror import MirrorWorker
+
+            self.mirror_worker = MirrorWorker(meter)
         self.active = True
 
     def deactivate(self) -> None:
         self.active = False
         self.inline = None
         self.policy = None
+        worker, self.mirror_worker = self.mirror_worker, None
+        if worker is not None:
+            worker.stop()
 
 
 STATE = State()

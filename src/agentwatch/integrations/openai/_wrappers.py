@@ -13,14 +13,18 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry import trace
+
 from ... import semconv
 from ..._call import ModelCall, framework_call
 from ..._guard import call_guarded
 from ..._messages import evidence_from_messages
 from ..._state import STATE
+from ..._trajectory import Run
 from ...governance._enforce import FallbackPlan
 from ...governance._inline import StepRecord
 from ._extract import Answer, Pairs, base_url_of, given, provider_name, server_attributes
+from ._mirror import maybe_mirror
 from ._policy import (
     apply_route_timeout,
     fallback_attributes,
@@ -56,10 +60,12 @@ def start_call(
     instance: Any,
     kwargs: Mapping[str, Any],
     fallback: tuple[ModelCall, FallbackPlan] | None = None,
+    mirror_of: tuple[trace.Link, int] | None = None,
 ) -> ModelCall:
     """Start the span of one call, with every request attribute set at start for samplers.
 
-    ``fallback`` names the failed attempt and the plan when this call re-issues it.
+    ``fallback`` names the failed attempt and the plan when this call re-issues it;
+    ``mirror_of`` links a mirror call to its primary and gives it the primary's step.
     """
     capture = STATE.capture_content
     model = given(kwargs, "model")
@@ -78,6 +84,20 @@ def start_call(
         if route is not None:
             attributes[semconv.ROUTE_NAME] = route.name
     attributes.update(endpoint.request(kwargs, capture))
+    if mirror_of is not None:
+        link, step = mirror_of
+        attributes[semconv.MIRROR] = True
+        call = ModelCall(
+            endpoint.operation,
+            model,
+            attributes.items(),
+            run=Run(name="mirror", implicit=True),
+            step=step,
+            links=[link],
+        )
+        if STATE.inline is not None:
+            call.record = _step_record(endpoint, kwargs)
+        return call
     if fallback is None:
         # Everything that can fail on an odd request runs above, before the span exists.
         call = ModelCall(endpoint.operation, model, attributes.items())
@@ -179,6 +199,8 @@ def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
             return _reissue_sync(endpoint, plan, call, wrapped, instance, args, kwargs, error, None)
 
         traced = _finish_attempt(endpoint, call, result)
+        if STATE.mirror_worker is not None:
+            call_guarded("openai.mirror", maybe_mirror, endpoint, call, instance, kwargs, default=None)
         outcome, value = outcome_for_verdict(call, traced, kwargs)
         if outcome == "raise":
             raise value
@@ -252,6 +274,8 @@ def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
             return await _reissue_async(endpoint, plan, call, wrapped, instance, args, kwargs, error, None)
 
         traced = _finish_attempt(endpoint, call, result)
+        if STATE.mirror_worker is not None:
+            call_guarded("openai.mirror", maybe_mirror, endpoint, call, instance, kwargs, default=None)
         outcome, value = outcome_for_verdict(call, traced, kwargs)
         if outcome == "raise":
             raise value
