@@ -182,8 +182,6 @@ def instrument(
 def _warn_unenforced(policy: Policy) -> None:
     # Validated now so a bad policy fails early; enforcing these comes in a later version.
     unenforced = [f"guardrail {rule.name!r}" for rule in policy.guardrails]
-    if policy.mirror is not None:
-        unenforced.append("[mirror]")
     if unenforced:
         logger.warning(
             "agentwatch: this version validates but does not yet enforce %s.", ", ".join(unenforced)
