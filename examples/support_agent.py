@@ -9,6 +9,10 @@ SmolLM2 served by llama.cpp's ``llama-server`` answers in text and makes no tool
 why the agent runs the policy search and the order lookup itself before the first model call.
 With a model that calls tools, the loop runs those calls as well.
 
+With ``AGENTWATCH_POLICY=examples/policy.toml`` the same code runs under a policy: each answer is
+checked for groundedness against the facts the tools returned, and an ungrounded answer from the
+local route is replaced by the approved route's answer.
+
 Run it through ``scripts/demo.sh``, or by hand against any OpenAI-compatible server:
 
     AGENTWATCH_MODEL_BASE_URL=http://127.0.0.1:8080/v1 python examples/support_agent.py
@@ -101,8 +105,8 @@ def run_tool(name: str, arguments: dict[str, Any], call_id: str | None = None) -
     return result
 
 
-def answer(client: openai.OpenAI, question: str, session_id: str) -> tuple[str, str | None]:
-    """Answer one customer question; return the answer and the run's trace id."""
+def answer(client: openai.OpenAI, question: str, session_id: str) -> tuple[str, str, str | None]:
+    """Answer one customer question; return the answer, the model that gave it, and the trace id."""
     with agentwatch.trajectory("support-agent", session_id=session_id) as run:
         facts = [run_tool("search_policy", {"query": question})]
         order_id = re.search(r"\border\s*#?(\d+)", question, re.IGNORECASE)
@@ -113,13 +117,13 @@ def answer(client: openai.OpenAI, question: str, session_id: str) -> tuple[str, 
             {"role": "system", "content": SYSTEM + "\nFacts:\n" + "\n".join(facts)},
             {"role": "user", "content": question},
         ]
-        reply = ""
+        reply, model = "", MODEL
         for _ in range(MAX_MODEL_CALLS):
             response = client.chat.completions.create(
                 model=MODEL, messages=messages, tools=TOOLS, max_tokens=96, temperature=0.0, seed=7
             )
             message = response.choices[0].message
-            reply = message.content or ""
+            reply, model = message.content or "", response.model
             if not message.tool_calls:
                 break
             messages.append(message)
@@ -130,7 +134,7 @@ def answer(client: openai.OpenAI, question: str, session_id: str) -> tuple[str, 
                     arguments = {}
                 result = run_tool(call.function.name, arguments, call.id)
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
-        return reply.strip(), run.trace_id
+        return reply.strip(), model, run.trace_id
 
 
 QUESTIONS = [
@@ -146,8 +150,8 @@ def main() -> None:
         base_url=BASE_URL, api_key=os.environ.get("OPENAI_API_KEY", "not-needed"), max_retries=1
     )
     for session_id, question in QUESTIONS:
-        reply, trace_id = answer(client, question, session_id)
-        print(f"Q: {question}\nA: {reply}\n   trace {trace_id}\n")
+        reply, model, trace_id = answer(client, question, session_id)
+        print(f"Q: {question}\nA: {reply}\n   answered by {model}\n   trace {trace_id}\n")
 
 
 if __name__ == "__main__":
