@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from ._lexicon import QUANTIFIERS, canonical, is_abstention, is_filler, rewrite_phrases, strip_bound_phrases
 from ._numbers import Quantity, agree, extract_quantities, prepare
@@ -138,7 +139,11 @@ class TextUnit:
 
 @dataclass
 class ContextIndex:
-    """The context split into sentences and clauses, with an index from stem to unit."""
+    """The context split into sentences and clauses, with an index from stem to unit.
+
+    ``origins`` contains, for each unit, the :class:`PieceIndex` it was copied from and its position
+    there, so per-piece caches (such as sentence vectors) can be reached from a unit.
+    """
 
     text: str
     units: list[TextUnit]
@@ -146,6 +151,7 @@ class ContextIndex:
     by_stem: dict[str, list[int]] = field(default_factory=dict)
     mid_sentence_entities: frozenset[str] = frozenset()
     _agreeing_memo: dict[tuple[object, ...], list[int]] = field(default_factory=dict)
+    origins: list[tuple[PieceIndex, int]] = field(default_factory=list)
 
     @cached_property
     def quantities_by_dimension(self) -> dict[str, list[tuple[int, Quantity]]]:
@@ -155,6 +161,11 @@ class ContextIndex:
             for quantity in unit.quantities:
                 grouped.setdefault(quantity.dimension, []).append((unit.sentence_index, quantity))
         return grouped
+
+    @cached_property
+    def positions(self) -> dict[int, int]:
+        """The position in ``units`` of each unit, keyed by ``id(unit)``."""
+        return {id(unit): position for position, unit in enumerate(self.units)}
 
     def agreeing(self, quantity: Quantity) -> list[int]:
         """Return the indexes of the sentences holding a quantity that agrees with ``quantity``."""
@@ -183,6 +194,15 @@ class ContextIndex:
             found.update(self.by_stem.get(stem_, ()))
         return found
 
+    def shared_stem_counts(self, stems: Iterable[str]) -> dict[int, int]:
+        """Return, per unit position, how many of ``stems`` the unit's resolved stems contain."""
+        counts: dict[int, int] = {}
+        get = counts.get
+        for stem_ in stems:
+            for position in self.by_stem.get(stem_, ()):
+                counts[position] = get(position, 0) + 1
+        return counts
+
 
 def _leading_stems(unit: TextUnit) -> frozenset[str]:
     # The first three content words approximate the sentence's subject, enough for "It ..." next.
@@ -195,62 +215,221 @@ def _leading_stems(unit: TextUnit) -> frozenset[str]:
     return frozenset(leading)
 
 
-def build_index(context_pieces: Sequence[str]) -> ContextIndex:
-    """Split the context into sentences and clauses and index them by canonical stem."""
-    units: list[TextUnit] = []
-    sentences: list[TextUnit] = []
-    entities: set[str] = set()
-    for piece in context_pieces:
+def _compute_features(unit: TextUnit) -> None:
+    # Every cached property the rules read on a context unit, computed once at build time, so a
+    # shared unit is never written to while other threads read it.
+    for name in _CONTEXT_FEATURES:
+        getattr(unit, name)
+
+
+_CONTEXT_FEATURES = (
+    "normalised",
+    "digit_text",
+    "quantities",
+    "tokens",
+    "word_tokens",
+    "stems",
+    "all_stems",
+    "resolved_stems",
+    "negated",
+    "quantifiers",
+    "entities",
+    "is_comparative",
+)
+
+
+class PieceIndex:
+    """One context piece (a tool result, a document) split into sentences and clauses.
+
+    The units' ``sentence_index`` counts from 0 within the piece. :func:`assemble_index` copies
+    them with the offset of the piece in the whole context. Once built, a piece index is only
+    read, apart from its vector store, which has its own lock.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        units: list[TextUnit] = []
+        #: Position in ``units`` of each sentence, in sentence order.
+        sentence_positions: list[int] = []
+        entities: set[str] = set()
         previous: frozenset[str] = frozenset()
-        for sentence_text in split_sentences(piece):
-            sentence = TextUnit(sentence_text, len(sentences), previous)
-            sentences.append(sentence)
+        for sentence_text in split_sentences(text):
+            sentence = TextUnit(sentence_text, len(sentence_positions), previous)
             clauses = [part for part in _CLAUSE_RE.split(sentence_text) if part.strip()]
             if len(clauses) > 1:
                 units.extend(TextUnit(part, sentence.sentence_index, previous) for part in clauses)
+            sentence_positions.append(len(units))
             units.append(sentence)
             entities.update(sentence.entities)
             previous = _leading_stems(sentence)
+        for unit in units:
+            _compute_features(unit)
+        by_stem: dict[str, list[int]] = {}
+        for position, unit in enumerate(units):
+            for stem_ in unit.resolved_stems:
+                by_stem.setdefault(stem_, []).append(position)
+        self.units: tuple[TextUnit, ...] = tuple(units)
+        self.sentence_positions: tuple[int, ...] = tuple(sentence_positions)
+        self.by_stem = by_stem
+        self.entities = frozenset(entities)
+        self._vectors: dict[object, dict[int, Any]] = {}
+        self._vectors_lock = threading.Lock()
+
+    def vectors(self, key: object, positions: Iterable[int]) -> dict[int, Any]:
+        """Return the stored sentence vectors for ``key`` (an embedder) at these unit positions."""
+        with self._vectors_lock:
+            stored = self._vectors.get(key)
+            if not stored:
+                return {}
+            return {position: stored[position] for position in positions if position in stored}
+
+    def store_vectors(self, key: object, vectors: Mapping[int, Any]) -> None:
+        """Keep sentence vectors computed by ``key`` (an embedder) for these unit positions."""
+        with self._vectors_lock:
+            self._vectors.setdefault(key, {}).update(vectors)
+
+
+def _placed(unit: TextUnit, sentence_index: int) -> TextUnit:
+    # A copy that shares the computed features (lists and sets that are never mutated) and
+    # carries the sentence's index in the whole context.
+    copy = object.__new__(TextUnit)
+    copy.__dict__.update(unit.__dict__)
+    copy.sentence_index = sentence_index
+    return copy
+
+
+def assemble_index(pieces: Sequence[PieceIndex]) -> ContextIndex:
+    """Join indexed pieces into the index of the whole context, in order.
+
+    The result equals what indexing the pieces from scratch gives: the same units in the same
+    order, with sentence indexes counted across pieces.
+    """
+    units: list[TextUnit] = []
+    sentences: list[TextUnit] = []
+    origins: list[tuple[PieceIndex, int]] = []
     by_stem: dict[str, list[int]] = {}
-    for position, unit in enumerate(units):
-        for stem_ in unit.resolved_stems:
-            by_stem.setdefault(stem_, []).append(position)
-    text = "\n\n".join(context_pieces)
-    return ContextIndex(text, units, sentences, by_stem, frozenset(entities))
+    entities: set[str] = set()
+    for piece in pieces:
+        unit_offset = len(units)
+        sentence_offset = len(sentences)
+        if sentence_offset == 0:
+            placed = list(piece.units)
+        else:
+            placed = [_placed(unit, unit.sentence_index + sentence_offset) for unit in piece.units]
+        units.extend(placed)
+        sentences.extend(placed[position] for position in piece.sentence_positions)
+        origins.extend((piece, position) for position in range(len(placed)))
+        for stem_, positions in piece.by_stem.items():
+            merged = by_stem.get(stem_)
+            if merged is None:
+                by_stem[stem_] = [position + unit_offset for position in positions]
+            else:
+                merged.extend(position + unit_offset for position in positions)
+        entities.update(piece.entities)
+    text = "\n\n".join(piece.text for piece in pieces)
+    index = ContextIndex(text, units, sentences, by_stem, frozenset(entities), origins=origins)
+    _ = index.quantities_by_dimension
+    return index
+
+
+def build_index(context_pieces: Sequence[str]) -> ContextIndex:
+    """Split the context into sentences and clauses and index them by canonical stem."""
+    return assemble_index([PieceIndex(piece) for piece in context_pieces])
 
 
 class IndexCache:
-    """A small thread-safe LRU cache of context indexes, keyed by the context text.
+    """Thread-safe LRU caches of context indexes: one per whole context, one per piece.
 
-    The evaluators of one step usually see the same evidence, so the index is built once.
+    The evaluators of one step usually get the same evidence, so a whole-context index is
+    looked up first. A run's evidence grows by a tool result per step. For new evidence, only the
+    pieces not seen before are indexed, and the rest come from the piece cache.
+
+    Args:
+        max_entries: whole-context indexes to keep.
+        max_pieces: piece indexes to keep.
+        max_piece_chars: total characters of the cached pieces. An index takes about 70 bytes
+            per character of text (measured with ``tracemalloc`` on CPython 3.11), so the
+            default of 1,000,000 characters is about 70 MB. Sentence vectors kept for T1 add
+            1.5 KB per embedded unit on top. A piece longer than this is indexed but not kept.
     """
 
-    # TODO: cache per context piece. Indexing a new 4,000-token context takes about 40-70 ms
-    # (benchmarks/bench_evaluators.py, 2 shared cores), and evidence that grows by one tool
-    # result per step is a new key each time, so the whole index is rebuilt.
-
-    def __init__(self, max_entries: int = 32) -> None:
+    def __init__(
+        self, max_entries: int = 32, max_pieces: int = 1024, max_piece_chars: int = 1_000_000
+    ) -> None:
+        if max_entries < 1 or max_pieces < 1 or max_piece_chars < 1:
+            raise ValueError(
+                "max_entries, max_pieces and max_piece_chars must be at least 1, got "
+                f"{max_entries}, {max_pieces} and {max_piece_chars}"
+            )
         self._entries: OrderedDict[tuple[str, ...], ContextIndex] = OrderedDict()
+        self._pieces: OrderedDict[str, PieceIndex] = OrderedDict()
+        self._piece_chars = 0
         self._lock = threading.Lock()
         self._max_entries = max_entries
+        self._max_pieces = max_pieces
+        self._max_piece_chars = max_piece_chars
+        #: Piece lookups served from the cache and pieces indexed, read by tests and benchmarks.
+        self.piece_hits = 0
+        self.piece_misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def piece_count(self) -> int:
+        """The number of piece indexes held."""
+        return len(self._pieces)
+
+    @property
+    def piece_chars(self) -> int:
+        """The total characters of the pieces held."""
+        return self._piece_chars
 
     def get(self, pieces: tuple[str, ...]) -> ContextIndex:
+        """Return the index of the context made of ``pieces``, building only what is not cached."""
         with self._lock:
             index = self._entries.get(pieces)
             if index is not None:
                 self._entries.move_to_end(pieces)
                 return index
-        index = build_index(pieces)
-        _ = index.quantities_by_dimension
+        index = assemble_index([self.piece(text) for text in pieces])
         with self._lock:
             self._entries[pieces] = index
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
         return index
 
+    def piece(self, text: str) -> PieceIndex:
+        """Return the index of one context piece, from the cache when it is there."""
+        with self._lock:
+            found = self._pieces.get(text)
+            if found is not None:
+                self._pieces.move_to_end(text)
+                self.piece_hits += 1
+                return found
+            self.piece_misses += 1
+        # Built outside the lock, so other threads are not held up. Two threads that miss on
+        # the same text both build it, and the second result replaces the first.
+        built = PieceIndex(text)
+        if len(text) > self._max_piece_chars:
+            return built
+        with self._lock:
+            previous = self._pieces.pop(text, None)
+            if previous is not None:
+                self._piece_chars -= len(previous.text)
+            self._pieces[text] = built
+            self._piece_chars += len(text)
+            while len(self._pieces) > self._max_pieces or self._piece_chars > self._max_piece_chars:
+                _, evicted = self._pieces.popitem(last=False)
+                self._piece_chars -= len(evicted.text)
+        return built
+
     def clear(self) -> None:
+        """Drop every cached index, whole contexts and pieces."""
         with self._lock:
             self._entries.clear()
+            self._pieces.clear()
+            self._piece_chars = 0
 
 
 @dataclass

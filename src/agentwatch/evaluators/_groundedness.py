@@ -8,11 +8,11 @@ leave ambiguous, so they never override a quantity, negation or entity conflict.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._claims import MAX_CLAIMS, IndexCache, TextUnit, extract_claims
+from ._claims import MAX_CLAIMS, ContextIndex, IndexCache, PieceIndex, TextUnit, extract_claims
 from ._embeddings import Embedder, resolve_embedder
 from ._result import TIER_LOCAL_MODEL, TIER_RULES, EvaluationResult, Evaluator, clamp_score
 from ._support import (
@@ -105,12 +105,13 @@ class _ClaimEvaluator(Evaluator):
                 ambiguous.append((len(assessment.checks), claim.unit))
             assessment.checks.append(check)
         if ambiguous:
-            self._settle(assessment, ambiguous, index.units)
+            self._settle(assessment, ambiguous, index)
         return assessment
 
     def _settle(
-        self, assessment: _Assessment, ambiguous: list[tuple[int, TextUnit]], units: list[TextUnit]
+        self, assessment: _Assessment, ambiguous: list[tuple[int, TextUnit]], index: ContextIndex
     ) -> None:
+        units = index.units
         embedder = self._get_embedder() if units else None
         if embedder is None:
             for position, _ in ambiguous:
@@ -121,17 +122,25 @@ class _ClaimEvaluator(Evaluator):
                     check.reason = "most of the claim's words appear in one context sentence"
             return
         assessment.tier = TIER_LOCAL_MODEL
+        pending: list[tuple[ClaimCheck, TextUnit, Sequence[TextUnit]]] = []
         for position, claim in ambiguous:
             check = assessment.checks[position]
-            candidates = units if len(units) <= _EMBED_ALL_UNITS else check.candidates
+            candidates: Sequence[TextUnit] = units if len(units) <= _EMBED_ALL_UNITS else check.candidates
             if not candidates:
                 check.verdict, check.kind = UNSUPPORTED, "unseen_content"
                 continue
-            texts = [claim.text] + [unit.text for unit in candidates]
-            vectors = embedder.embed(texts)
-            similarities = vectors[1:] @ vectors[0]
-            best = int(similarities.argmax())
-            similarity = float(similarities[best])
+            pending.append((check, claim, candidates))
+        if not pending:
+            return
+        claim_vectors, unit_vectors = _embed_claims_and_units(
+            embedder, index, [claim.text for _, claim, _ in pending], [units for _, _, units in pending]
+        )
+        for (check, claim, candidates), claim_vector in zip(pending, claim_vectors, strict=True):
+            best, similarity = 0, -2.0
+            for rank, unit in enumerate(candidates):
+                value = float(unit_vectors[index.positions[id(unit)]] @ claim_vector)
+                if value > similarity:
+                    best, similarity = rank, value
             check.evidence = candidates[best].text
             if self.nli is not None:
                 self._apply_nli(check, candidates[best].text, claim.text)
@@ -162,6 +171,46 @@ class _ClaimEvaluator(Evaluator):
             check.verdict, check.reason = CONTRADICTED, "the NLI model finds the claim contradicted"
         else:
             check.verdict, check.reason = UNSUPPORTED, "the NLI model finds the claim not entailed"
+
+
+def _embed_claims_and_units(
+    embedder: Embedder, index: ContextIndex, claim_texts: list[str], candidates: list[Sequence[TextUnit]]
+) -> tuple[Any, dict[int, Any]]:
+    """Embed the claims and the candidate units that lack a vector, in one batch.
+
+    Returns the claims' vectors and every candidate's vector by its position in ``index.units``.
+    Unit vectors are kept on the piece the unit came from, per embedder, so later steps that judge
+    against the same evidence embed only the units of new pieces.
+    """
+    needed = sorted({index.positions[id(unit)] for units in candidates for unit in units})
+    unit_vectors: dict[int, Any] = {}
+    key: object | None = embedder
+    try:
+        hash(embedder)
+    except TypeError:
+        key = None
+    if key is not None:
+        by_piece: dict[PieceIndex, dict[int, int]] = {}
+        for position in needed:
+            piece, local = index.origins[position]
+            by_piece.setdefault(piece, {})[local] = position
+        for piece, global_positions in by_piece.items():
+            for local, vector in piece.vectors(key, global_positions).items():
+                unit_vectors[global_positions[local]] = vector
+    missing = [position for position in needed if position not in unit_vectors]
+    texts = claim_texts + [index.units[position].text for position in missing]
+    vectors = embedder.embed(texts)
+    claim_count = len(claim_texts)
+    computed: dict[PieceIndex, dict[int, Any]] = {}
+    for offset, position in enumerate(missing):
+        vector = vectors[claim_count + offset]
+        unit_vectors[position] = vector
+        piece, local = index.origins[position]
+        computed.setdefault(piece, {})[local] = vector
+    if key is not None:
+        for piece, new_vectors in computed.items():
+            piece.store_vectors(key, new_vectors)
+    return vectors[:claim_count], unit_vectors
 
 
 def _counts(checks: list[ClaimCheck]) -> dict[str, int]:

@@ -61,12 +61,6 @@ class _Conflict:
     reason: str
 
 
-def _coverage(claim_stems: frozenset[str], unit: TextUnit) -> float:
-    if not claim_stems:
-        return 0.0
-    return len(claim_stems & unit.resolved_stems) / len(claim_stems)
-
-
 def _left_stems(text: str, quantity: Quantity) -> set[str]:
     words = WORD_RE.findall(text[max(0, quantity.start - 48) : quantity.start])
     content = [canonical(word) for word in words if word not in STOPWORDS and not word[0].isdigit()]
@@ -245,11 +239,15 @@ def check_claim(claim: TextUnit, context: ContextIndex) -> ClaimCheck:
     text = claim.text
     if not claim_stems and not claim.quantities:
         return ClaimCheck(text, AMBIGUOUS, "no_content", "the claim has no content words to align")
+    # A unit's coverage is the share of the claim's stems among its resolved stems. The stem
+    # index counts exactly that, so no set intersection per unit is needed.
+    stem_count = len(claim_stems)
+    units = context.units
     ranked = heapq.nlargest(
         TOP_UNITS,
         (
-            (_coverage(claim_stems, context.units[i]), -len(context.units[i].stems), i)
-            for i in context.units_for(sorted(claim_stems))
+            (shared / stem_count, -len(units[i].stems), i)
+            for i, shared in context.shared_stem_counts(claim_stems).items()
         ),
     )
     candidates = [context.units[i] for _, _, i in ranked]
