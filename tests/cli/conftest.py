@@ -62,6 +62,7 @@ class Recorder:
         error: str | None = None,
         events: tuple[tuple[str, Mapping[str, Any]], ...] = (),
         start_ns: int | None = None,
+        links: tuple[Span, ...] = (),
     ) -> Span:
         """Record one ended span; a span without `parent` starts a new trace with `trace_id`."""
         if parent is None:
@@ -71,7 +72,13 @@ class Recorder:
             context = trace.set_span_in_context(parent)
 
         start = start_ns if start_ns is not None else START_NS + int(start_ms * NS_PER_MS)
-        span = self._tracer.start_span(name, context=context, attributes=attributes, start_time=start)
+        span = self._tracer.start_span(
+            name,
+            context=context,
+            attributes=attributes,
+            start_time=start,
+            links=[trace.Link(linked.get_span_context()) for linked in links],
+        )
         for event_name, event_attributes in events:
             span.add_event(event_name, event_attributes, timestamp=start)
         if error is not None:

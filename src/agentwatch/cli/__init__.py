@@ -1,7 +1,7 @@
 """The `agentwatch` command: read the embedded trace store from a terminal.
 
 Commands:
-    agentwatch report [--since 1h] [--json]   latency, errors and tokens per model and route
+    agentwatch report [--since 1h] [--json]   latency, errors, tokens and policy per model and route
     agentwatch traces [--limit N] [--json]    recent runs, newest first
     agentwatch trace ID                       one run as a tree; ID may be an 8+ character prefix
 
@@ -93,10 +93,15 @@ def _build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report",
         parents=[common],
-        help="latency, errors and tokens per model and route",
+        help="latency, errors, tokens and policy figures per model and route",
         description="Summarize model calls per model and route: calls, errors (spans with "
         "ERROR status), p50 and p99 latency in ms, p50 time to first streamed chunk (ttft) in "
-        "ms, total input and output tokens, and tokens per trace.",
+        "ms, total input and output tokens, and tokens per trace. Below the table, a section "
+        "per route shows failed/evaluated calls by evaluator, fallbacks out of and into the "
+        "route, guardrail actions taken, timeouts, and the mean cost in USD per trace with "
+        "priced calls, and a table per mirrored route pair compares p50 latency, evaluations "
+        "passed, tokens and cost of the primary and mirror calls. Mirror calls are not counted "
+        "in the rows.",
     )
     report.add_argument(
         "--since",

@@ -1,13 +1,25 @@
-"""`agentwatch report`: latency, errors and tokens per model and route."""
+"""`agentwatch report`: latency, errors, tokens and policy figures per model and route.
+
+Mirror (shadow) calls are left out of the rows, because the user never saw their responses. They
+appear only in the mirror comparison of the primary call's row.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentwatch.cli import _spans
-from agentwatch.cli._table import format_count, format_number, format_table
+from agentwatch.cli._policy import (
+    MirrorComparison,
+    PolicyFigures,
+    has_policy_events,
+    last_call_below,
+    pair_mirrors,
+)
+from agentwatch.cli._table import MAX_WIDTH, format_count, format_number, format_table, shorten_middle
 from agentwatch.store import StoredSpan
 
 
@@ -33,10 +45,13 @@ class RouteSummary:
     durations_ms: list[float] = field(default_factory=list, repr=False)
     first_chunk_ms: list[float] = field(default_factory=list, repr=False)
     tokens_by_trace: dict[str, int] = field(default_factory=dict, repr=False)
+    policy: PolicyFigures = field(default_factory=PolicyFigures)
+    mirrors: list[MirrorComparison] = field(default_factory=list)
 
     def add(self, span: StoredSpan) -> None:
         """Count one model call span into this summary."""
         self.calls += 1
+        self.policy.add_call(span)
         if span.is_error:
             self.errors += 1
         self.durations_ms.append(_spans.duration_ms(span))
@@ -76,32 +91,81 @@ class RouteSummary:
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "tokens_per_trace": _round(self.tokens_per_trace),
+            **self.policy.to_json(),
+            "mirrors": [comparison.to_json() for comparison in self.mirrors],
         }
 
 
 def summarize_routes(spans: Iterable[StoredSpan]) -> list[RouteSummary]:
     """Group model call spans by (model, route), sorted by model then route.
 
-    Spans that are not model calls (agent roots, tool calls) are skipped.
+    Spans that are not model calls (agent roots, tool calls) are not rows. Their evaluation
+    and guardrail events (task completion on an agent root) count toward the row of the model
+    call that ended last below them, the call whose response the run returned.
     """
+    spans = list(spans)
     summaries: dict[tuple[str, str], RouteSummary] = {}
+    mirrors: list[StoredSpan] = []
     for span in spans:
         if not _spans.is_model_span(span):
             continue
-        model = _spans.model_of(span) or _spans.UNKNOWN
-        route = _spans.route_of(span) or _spans.UNKNOWN
-        summary = summaries.get((model, route))
-        if summary is None:
-            summary = summaries[(model, route)] = RouteSummary(model=model, route=route)
-        summary.add(span)
+        if _spans.is_mirror(span):
+            mirrors.append(span)
+            continue
+        _summary_for(summaries, span).add(span)
+
+    _add_run_events(spans, summaries)
+    for comparison in pair_mirrors(mirrors, spans):
+        summaries[(comparison.primary_model, comparison.primary_route)].mirrors.append(comparison)
 
     for summary in summaries.values():
         summary.finish()
     return [summaries[key] for key in sorted(summaries)]
 
 
+def _summary_for(summaries: dict[tuple[str, str], RouteSummary], span: StoredSpan) -> RouteSummary:
+    model = _spans.model_of(span) or _spans.UNKNOWN
+    route = _spans.route_of(span) or _spans.UNKNOWN
+    summary = summaries.get((model, route))
+    if summary is None:
+        summary = summaries[(model, route)] = RouteSummary(model=model, route=route)
+    return summary
+
+
+def _add_run_events(spans: list[StoredSpan], summaries: dict[tuple[str, str], RouteSummary]) -> None:
+    children: defaultdict[tuple[str, str], list[StoredSpan]] = defaultdict(list)
+    for span in spans:
+        if span.parent_span_id is not None:
+            children[(span.trace_id, span.parent_span_id)].append(span)
+
+    for span in spans:
+        if _spans.is_model_span(span) or not has_policy_events(span):
+            continue
+        # NOTE: events on a span with no model call below it (a run that failed before its
+        # first call) belong to no route, so the report leaves them out.
+        call = last_call_below(span, children)
+        if call is not None:
+            _summary_for(summaries, call).policy.add_events(span)
+
+
 def render_report(summaries: Iterable[RouteSummary]) -> str:
-    """Render the summaries as a text table, one row per model and route."""
+    """Render the summaries as a text table, one row per model and route, then policy sections.
+
+    A section follows for each row with policy figures (evaluations, fallbacks, guardrail
+    actions, timeouts, cost), then one per mirror comparison. Without such data the output is
+    the table alone.
+    """
+    summaries = list(summaries)
+    blocks = [_render_table(summaries)]
+    for summary in summaries:
+        if summary.policy.has_figures():
+            heading = shorten_middle(f"route {summary.route}, model {summary.model}", MAX_WIDTH)
+            blocks.append("\n".join([heading, *summary.policy.render_lines()]))
+    blocks.extend(comparison.render() for summary in summaries for comparison in summary.mirrors)
+    return "\n\n".join(blocks)
+
+
+def _render_table(summaries: list[RouteSummary]) -> str:
     headers = (
         "model",
         "route",

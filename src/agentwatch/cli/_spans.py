@@ -1,4 +1,4 @@
-"""Read agentwatch's attributes from stored spans: model, route, tokens, step."""
+"""Read agentwatch's attributes and events from stored spans: model, route, tokens, policy."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ MODEL_OPERATIONS = frozenset(
 
 UNKNOWN = "-"
 NS_PER_MS = 1_000_000
+
+from agentwatch.governance._enforce import TIMEOUT_ERROR_TYPES
 
 
 def is_model_span(span: StoredSpan) -> bool:
@@ -77,6 +79,78 @@ def time_to_first_chunk_ms(span: StoredSpan) -> float | None:
 def duration_ms(span: StoredSpan) -> float:
     """Return the span duration in milliseconds."""
     return span.duration_ns / NS_PER_MS
+
+
+def is_mirror(span: StoredSpan) -> bool:
+    """Return whether the span is a mirror (shadow) call that the user never saw."""
+    return span.attributes.get(semconv.MIRROR) is True
+
+
+def is_timeout(span: StoredSpan) -> bool:
+    """Return whether the call failed with a timeout error."""
+    return span.attributes.get(semconv.ERROR_TYPE) in TIMEOUT_ERROR_TYPES
+
+
+def cost_of(span: StoredSpan) -> float | None:
+    """Return `agentwatch.usage.cost` in US dollars, or None when the route has no prices."""
+    value = span.attributes.get(semconv.USAGE_COST)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def evaluation_outcomes(span: StoredSpan) -> list[tuple[str, bool]]:
+    """Return (evaluator name, passed) for each evaluation event on the span.
+
+    An event without a boolean `agentwatch.evaluation.passed` has no verdict to count, so it is
+    left out.
+    """
+    outcomes = []
+    for event in span.events:
+        if event.name != semconv.EVENT_EVALUATION_RESULT:
+            continue
+        passed = event.attributes.get(semconv.EVALUATION_PASSED)
+        if isinstance(passed, bool):
+            name = event.attributes.get(semconv.GEN_AI_EVALUATION_NAME)
+            outcomes.append((str(name) if name else UNKNOWN, passed))
+    return outcomes
+
+
+def guardrail_actions_of(span: StoredSpan) -> list[str]:
+    """Return the action of each guardrail check on the span that failed, so its action was taken."""
+    actions = []
+    for event in span.events:
+        if event.name != semconv.EVENT_GUARDRAIL_RESULT:
+            continue
+        action = event.attributes.get(semconv.GUARDRAIL_ACTION)
+        if event.attributes.get(semconv.GUARDRAIL_PASSED) is False and action:
+            actions.append(str(action))
+    return actions
+
+
+def fallbacks_from(span: StoredSpan) -> list[tuple[str, str, str]]:
+    """Return (from route, to route, reason) for each `agentwatch.fallback` event on the span.
+
+    The event names the failed attempt's route; when it is empty, the span's own route is used.
+    """
+    fallbacks = []
+    for event in span.events:
+        if event.name != semconv.EVENT_FALLBACK:
+            continue
+        from_route = event.attributes.get(semconv.FALLBACK_FROM_ROUTE) or route_of(span) or UNKNOWN
+        to_route = event.attributes.get(semconv.FALLBACK_TO_ROUTE) or UNKNOWN
+        reason = event.attributes.get(semconv.FALLBACK_REASON) or UNKNOWN
+        fallbacks.append((str(from_route), str(to_route), str(reason)))
+    return fallbacks
+
+
+def fallback_into(span: StoredSpan) -> tuple[str, str, str] | None:
+    """Return (from route, to route, reason) when the span is a fallback attempt, else None."""
+    if _int_attribute(span, semconv.FALLBACK_ATTEMPT) is None:
+        return None
+    from_route = span.attributes.get(semconv.FALLBACK_FROM_ROUTE) or UNKNOWN
+    reason = span.attributes.get(semconv.FALLBACK_REASON) or UNKNOWN
+    return str(from_route), route_of(span) or UNKNOWN, str(reason)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:

@@ -108,8 +108,12 @@ def plan_fallback(call: ModelCall, trigger: str, reason: str) -> FallbackPlan | 
     return FallbackPlan(route, reason, 1)
 
 
+# Exception names (and so `error.type` values) of a call that timed out, across the SDK and httpx.
+TIMEOUT_ERROR_TYPES = frozenset({"APITimeoutError", "TimeoutException", "ReadTimeout", "TimeoutError"})
+
+
 def is_timeout(exc: BaseException) -> bool:
-    return type(exc).__name__ in ("APITimeoutError", "TimeoutException", "ReadTimeout", "TimeoutError")
+    return type(exc).__name__ in TIMEOUT_ERROR_TYPES
 
 
 def blocked_chat_completion(model: str | None, check: str, reason: str) -> Any:
