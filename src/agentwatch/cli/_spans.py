@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 
 from agentwatch import semconv
+from agentwatch.governance._enforce import TIMEOUT_ERROR_TYPES
 from agentwatch.store import StoredSpan
 
 MODEL_OPERATIONS = frozenset(
@@ -14,8 +15,6 @@ MODEL_OPERATIONS = frozenset(
 
 UNKNOWN = "-"
 NS_PER_MS = 1_000_000
-
-from agentwatch.governance._enforce import TIMEOUT_ERROR_TYPES
 
 
 def is_model_span(span: StoredSpan) -> bool:
