@@ -265,3 +265,17 @@ class _FixedEmbedder:
         import numpy
 
         return numpy.ones((len(texts), 4), dtype=numpy.float32) / 2.0
+
+
+def test_question_in_context_never_contradicts():
+    context = [
+        "How long do I have to ask for a refund?",
+        "Refund requests must be filed within 30 days of delivery.",
+    ]
+    for output in (
+        "You can file a refund request within 30 days of delivery.",
+        "You can ask for a refund within 30 days of delivery.",
+    ):
+        result = Groundedness().evaluate(output=output, context=context)
+        assert result.label != "contradicted", output
+        assert all(item["verdict"] != "contradicted" for item in result.details), output

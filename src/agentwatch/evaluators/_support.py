@@ -188,7 +188,9 @@ def _in_parallel_unit(word: str, claim_stems: frozenset[str], unit: TextUnit, co
     others = claim_stems - {word}
     for position in context.by_stem.get(word, ()):
         other = context.units[position]
-        if other is not unit and len(others & other.resolved_stems) * 2 >= len(others):
+        if other is unit or _is_question(context.sentences[other.sentence_index]):
+            continue  # a question states no fact, so it gives the word no slot
+        if len(others & other.resolved_stems) * 2 >= len(others):
             return True
     return False
 
@@ -233,6 +235,10 @@ def _supporting_pair(claim: TextUnit, units: list[TextUnit]) -> tuple[TextUnit, 
     return None
 
 
+def _is_question(unit: TextUnit) -> bool:
+    return unit.text.rstrip(" \t\"')").endswith("?")
+
+
 def check_claim(claim: TextUnit, context: ContextIndex) -> ClaimCheck:
     """Return the rule-based verdict on one claim."""
     claim_stems = claim.stems
@@ -259,6 +265,10 @@ def check_claim(claim: TextUnit, context: ContextIndex) -> ClaimCheck:
     for coverage, _, position in ranked:
         unit = context.units[position]
         conflict = _unit_conflict(claim, claim_stems, unit, context, coverage)
+        if conflict is not None and _is_question(context.sentences[unit.sentence_index]):
+            # A question asserts nothing, so it cannot contradict a claim (a user's question is
+            # part of a run's evidence).
+            continue
         if conflict is None:
             clean.append((coverage, unit))
         elif coverage >= CONFLICT_COVERAGE:
