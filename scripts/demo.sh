@@ -22,7 +22,7 @@ if ! command -v uv >/dev/null 2>&1; then
     "$PYTHON" -m pip install --quiet uv
 fi
 [ -x "$VENV/bin/python" ] || uv venv --quiet --python "$PYTHON" "$VENV"
-uv pip install --quiet --python "$VENV/bin/python" -e ".[openai]"
+uv pip install --quiet --python "$VENV/bin/python" -e ".[openai,evaluators]"
 
 stop_servers() {
     bash scripts/local_model.sh stop
