@@ -106,3 +106,17 @@ def test_otlp_endpoint_creates_no_store(tmp_path: Path, variable: str) -> None:
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / ".agentwatch").exists()
     assert "Traceback" not in result.stderr
+
+
+def test_deferred_evaluations_stored_at_exit(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[[evaluators]]\nname = "groundedness"\n\n[[evaluators]]\nname = "task_completion"\n')
+
+    result = run_script(tmp_path, {"AGENTWATCH_POLICY": str(policy)})
+
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(tmp_path / ".agentwatch" / "traces.db") as connection:
+        rows = dict(connection.execute("select name, events from spans").fetchall())
+    assert sorted(rows) == ["chat smollm2", "invoke_agent script"]
+    assert '"gen_ai.evaluation.name":"groundedness"' in rows["chat smollm2"]
+    assert '"gen_ai.evaluation.name":"task_completion"' in rows["invoke_agent script"]

@@ -163,11 +163,16 @@ class ModelCall:
         """End the span successfully and record metrics; later calls do nothing."""
         if not self._claim_end():
             return
+        end_ns = time.time_ns()
         if self.record is not None and STATE.inline is not None:
             from .governance._inline import evaluate_call_end
 
-            call_guarded("evaluators.step", evaluate_call_end, self, self.record, default=None)
-        self._finish(extra, error_type=None)
+            deferred = call_guarded(
+                "evaluators.step", evaluate_call_end, self, self.record, extra, end_ns, default=False
+            )
+            if deferred:
+                return  # the evaluation worker ends the span, with this end time
+        self._finish(extra, error_type=None, end_ns=end_ns)
 
     def fail(self, exc: BaseException, extra: Mapping[str, AttributeValue] | None = None) -> None:
         """End the span with ERROR status, ``error.type`` and the exception event."""
@@ -186,8 +191,14 @@ class ModelCall:
         else:
             self.end()
 
-    def _finish(self, extra: Mapping[str, AttributeValue] | None, error_type: str | None) -> None:
-        end_ns = time.time_ns()
+    def finish_deferred(self, extra: Mapping[str, AttributeValue] | None, end_ns: int) -> None:
+        """End a span whose evaluation ran on the background worker, at the call's own end time."""
+        self._finish(extra, error_type=None, end_ns=end_ns)
+
+    def _finish(
+        self, extra: Mapping[str, AttributeValue] | None, error_type: str | None, end_ns: int | None = None
+    ) -> None:
+        end_ns = end_ns or time.time_ns()
         if extra:
             for key, value in extra.items():
                 self.span.set_attribute(key, value)

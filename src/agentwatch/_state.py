@@ -63,6 +63,7 @@ class State:
         self.policy: Policy | None = None
         self.inline: InlineEvaluators | None = None  # None when the policy names no evaluator
         self.mirror_worker: MirrorWorker | None = None  # None when the policy mirrors nothing
+        self.evaluation_worker: MirrorWorker | None = None  # runs flag-only evaluations
 
     def activate(
         self,
@@ -84,6 +85,13 @@ class State:
             from .governance._inline import InlineEvaluators
 
             self.inline = InlineEvaluators(policy, meter)
+            if not self.inline.enforcing:
+                from .governance._mirror import MirrorWorker
+
+                # A full queue makes the step evaluate inline, so nothing is dropped or counted.
+                self.evaluation_worker = MirrorWorker(
+                    meter, max_pending=256, name="agentwatch-evaluation", dropped_metric=None
+                )
         if policy is not None and policy.mirror is not None and policy.mirror.fraction > 0:
             from .governance._mirror import MirrorWorker
 
@@ -94,9 +102,10 @@ class State:
         self.active = False
         self.inline = None
         self.policy = None
-        worker, self.mirror_worker = self.mirror_worker, None
-        if worker is not None:
-            worker.stop()
+        for worker in (self.mirror_worker, self.evaluation_worker):
+            if worker is not None:
+                worker.stop()
+        self.mirror_worker = self.evaluation_worker = None
 
 
 STATE = State()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +16,7 @@ from _local import MODEL, sync_client
 from _openai_transport import Recorder, chat_completion, make_clients
 from _spans import attributes_of
 from agentwatch import EvaluatorRule, Policy, Route, semconv
+from agentwatch._state import STATE
 from agentwatch.evaluators import Groundedness, TaskCompletion, ToolSelectionAccuracy
 
 REFUND_CONTEXT = "Refund requests must be filed within 30 days of delivery."
@@ -50,6 +53,12 @@ POLICY = Policy(
         EvaluatorRule("task_completion"),
     ),
 )
+
+
+def settle() -> None:
+    """Wait for the evaluations that run on the background worker (flag-only policies)."""
+    if STATE.evaluation_worker is not None:
+        assert STATE.evaluation_worker.drain()
 
 
 @pytest.fixture
@@ -89,6 +98,7 @@ def without_duration(event: dict[str, Any]) -> dict[str, Any]:
 def test_groundedness_event_on_chat_span(exporter: Any, replay: Any, capture_content: bool) -> None:
     with replay("chat_refund"), agentwatch.trajectory("support") as run:
         response = sync_client().chat.completions.create(**KWARGS)
+    settle()
 
     answer = response.choices[0].message.content
     expected = Groundedness(threshold=0.8).evaluate(output=answer, context=run.evidence_texts())
@@ -126,6 +136,7 @@ def test_canonical_contradiction_fails_inline(exporter: Any, metric_reader: InMe
             {"role": "user", "content": "Refund window?"},
         ],
     )
+    settle()
 
     chat = next(span for span in exporter.get_finished_spans() if span.name == f"chat {MODEL}")
     events = evaluation_events(chat)
@@ -178,6 +189,7 @@ def test_tool_selection_event(exporter: Any) -> None:
 
     with agentwatch.trajectory("agent"):
         client.chat.completions.create(model=MODEL, messages=messages, tools=TOOLS)
+    settle()
 
     chat = next(span for span in exporter.get_finished_spans() if span.name == f"chat {MODEL}")
     expected = ToolSelectionAccuracy().evaluate(
@@ -197,3 +209,24 @@ def test_no_policy_no_events(exporter: Any, replay: Any, instrumented: Any) -> N
         sync_client().chat.completions.create(**KWARGS)
 
     assert all(not span.events for span in exporter.get_finished_spans())
+
+
+@pytest.mark.usefixtures("with_policy")
+def test_flag_only_evaluation_off_request_path(exporter: Any) -> None:
+    # The transport answers at once, so the call returns before a blocked evaluation could run.
+    recorder = Recorder()
+    recorder.json(chat_completion("Refunds are available for 60 days."))
+    client, _ = make_clients(recorder)
+    release = threading.Event()
+    assert STATE.evaluation_worker is not None
+    STATE.evaluation_worker.submit(lambda: release.wait(10))
+
+    client.chat.completions.create(model=MODEL, messages=[{"role": "system", "content": REFUND_CONTEXT}])
+    returned_ns = time.time_ns()
+
+    assert exporter.get_finished_spans() == ()  # the span ends once its evaluation has run
+    release.set()
+    settle()
+    (chat,) = exporter.get_finished_spans()
+    assert chat.end_time <= returned_ns
+    assert evaluation_events(chat)["groundedness"][semconv.EVALUATION_PASSED] is False

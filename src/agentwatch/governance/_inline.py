@@ -17,6 +17,7 @@ from opentelemetry import metrics
 from opentelemetry.trace import Span
 
 from .. import semconv
+from .._guard import call_guarded
 from .._messages import content_text, evidence_from_messages
 from .._messages import field as read
 from .._state import STATE
@@ -99,6 +100,11 @@ class InlineEvaluators:
 
     def __bool__(self) -> bool:
         return bool(self.evaluators)
+
+    @property
+    def enforcing(self) -> bool:
+        """True when a failed evaluation can change the answer, so evaluation must run inline."""
+        return any(rule.on_fail != "flag" for rule in self.rules.values())
 
     def evaluate_step(
         self, record: StepRecord, evidence: list[str], previous_calls: list[dict[str, Any]]
@@ -197,31 +203,67 @@ def _assistant_message(answer: str, tool_calls: list[dict[str, Any]]) -> dict[st
     return message
 
 
-def evaluate_call_end(call: ModelCall, record: StepRecord) -> None:
-    """Evaluate a model step before its span ends; a one-step run also gets task completion."""
-    inline = STATE.inline
-    if inline is None:
-        return
+@dataclass(frozen=True)
+class StepJob:
+    """What a step's evaluation needs, copied from the run when the step ends."""
+
+    record: StepRecord
+    evidence: list[str]
+    previous_calls: list[dict[str, Any]]
+    run_messages: list[Any] | None  # set for a one-step run, which also gets task completion
+    request: str
+
+
+def _prepare_step(call: ModelCall, record: StepRecord) -> StepJob:
+    """Note the step on its run (cheap, on the caller's thread) and copy what evaluation needs."""
     run = call.run
-    evidence = [] if run.implicit else run.evidence_texts()
-    evaluations = inline.evaluate_step(record, evidence, [] if run.implicit else list(run.tool_calls))
     request = _last_user_text(record.messages)
+    messages = [*(record.messages or ()), _assistant_message(record.output_text, record.tool_calls)]
     if run.implicit:
-        messages = [*(record.messages or ()), _assistant_message(record.output_text, record.tool_calls)]
-        evaluations += inline.evaluate_run(request, record.output_text, messages)
-    else:
-        with run._lock:
-            run.tool_calls.extend(record.tool_calls)
-            if request:
-                run.last_request = request
-            if record.output_text.strip():
-                run.last_answer = record.output_text
-            run.last_messages = [
-                *(record.messages or ()),
-                _assistant_message(record.output_text, record.tool_calls),
-            ]
+        return StepJob(record, [], [], messages, request)
+    with run._lock:
+        previous = list(run.tool_calls)
+        run.tool_calls.extend(record.tool_calls)
+        if request:
+            run.last_request = request
+        if record.output_text.strip():
+            run.last_answer = record.output_text
+        run.last_messages = messages
+    return StepJob(record, run.evidence_texts(), previous, None, request)
+
+
+def _run_step(inline: InlineEvaluators, call: ModelCall, job: StepJob) -> None:
+    evaluations = inline.evaluate_step(job.record, job.evidence, job.previous_calls)
+    if job.run_messages is not None:
+        evaluations += inline.evaluate_run(job.request, job.record.output_text, job.run_messages)
     inline.record(call.span, evaluations, call.metric_attributes, STATE.capture_content)
     decide_after_evaluations(call, evaluations)
+
+
+def evaluate_call_end(call: ModelCall, record: StepRecord, extra: Any, end_ns: int) -> bool:
+    """Evaluate a model step before its span ends; return True when the worker will end the span.
+
+    With only ``flag`` actions nothing waits for the verdict, so the evaluation runs on the
+    background worker and the span ends there, at ``end_ns``. A policy that can act on a
+    failure (fallback, block, raise) evaluates here, before the caller gets the answer.
+    """
+    inline = STATE.inline
+    if inline is None:
+        return False
+    job = _prepare_step(call, record)
+    worker = STATE.evaluation_worker
+    if worker is not None and not inline.enforcing:
+
+        def evaluate_and_end() -> None:
+            try:
+                call_guarded("evaluators.step", _run_step, inline, call, job, default=None)
+            finally:
+                call.finish_deferred(extra, end_ns)
+
+        if worker.submit(evaluate_and_end):
+            return True
+    _run_step(inline, call, job)
+    return False
 
 
 def evaluate_run_end(span: Span, run: Run) -> None:

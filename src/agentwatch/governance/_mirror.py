@@ -1,12 +1,14 @@
-"""A bounded background worker for mirror (shadow) calls, off the request path.
+"""Bounded background workers: mirror (shadow) calls and flag-only evaluations, off the request path.
 
-The user never waits for a mirror: a job that does not fit in the queue is dropped and counted,
-never queued without bound. Jobs run one at a time on a daemon thread; a job that fails is logged
-and the worker goes on.
+The user never waits for a queued job: a job that does not fit in the queue is refused (mirrors
+are then dropped and counted; evaluations run inline instead), never queued without bound. Jobs
+run one at a time on a daemon thread; a job that fails is logged and the worker goes on. At exit
+the queue is drained before the tracer provider flushes, so deferred spans are not lost.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
@@ -22,14 +24,22 @@ DEFAULT_MAX_PENDING = 16
 
 
 class MirrorWorker:
-    """Run mirror jobs on one daemon thread with at most ``max_pending`` jobs waiting."""
+    """Run jobs on one daemon thread with at most ``max_pending`` jobs waiting."""
 
-    def __init__(self, meter: metrics.Meter, max_pending: int = DEFAULT_MAX_PENDING) -> None:
+    def __init__(
+        self,
+        meter: metrics.Meter,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        name: str = "agentwatch-mirror",
+        dropped_metric: str | None = semconv.METRIC_MIRRORS_DROPPED,
+    ) -> None:
+        self._name = name
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.dropped = 0
         self.failed = 0
+        self._exit_hook = False
         self._dropped_counter = meter.create_counter(
             semconv.METRIC_MIRRORS_DROPPED,
             unit="{call}",
@@ -44,7 +54,8 @@ class MirrorWorker:
         except queue.Full:
             with self._lock:
                 self.dropped += 1
-            self._dropped_counter.add(1)
+            if self._dropped_counter is not None:
+                self._dropped_counter.add(1)
             return False
         return True
 
@@ -74,8 +85,12 @@ class MirrorWorker:
     def _start(self) -> None:
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="agentwatch-mirror", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
+                if not self._exit_hook:
+                    # Registered after the tracer provider's own exit hook, so it runs before it.
+                    atexit.register(self.drain, 10.0)
+                    self._exit_hook = True
 
     def _run(self) -> None:
         while True:
