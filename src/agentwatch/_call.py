@@ -48,6 +48,7 @@ class ModelCall:
         "fallback_attempt",
         "first_chunk_ns",
         "record",
+        "redactor",
         "run",
         "span",
         "start_ns",
@@ -101,6 +102,7 @@ class ModelCall:
         # What inline evaluators judge; integrations fill it only when a policy names evaluators.
         self.record: Any = None
         self.verdict: Any = None  # what the policy says to do about this attempt, if it failed
+        self.redactor: Any = None  # the vault of values the input guardrails replaced
         self.fallback_attempt = 0
         self.first_chunk_ns: int | None = None
         self.usage: tuple[int | None, int | None] = (None, None)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .governance import Policy
     from .governance._inline import InlineEvaluators
     from .governance._mirror import MirrorWorker
+    from .guardrails import GuardrailSuite
 
 _SCOPE = "agentwatch"
 
@@ -30,6 +31,7 @@ class Instruments:
     token_usage: metrics.Histogram
     time_to_first_chunk: metrics.Histogram
     fallbacks: metrics.Counter
+    guardrail_actions: metrics.Counter
 
 
 def _make_instruments(meter: metrics.Meter) -> Instruments:
@@ -48,6 +50,9 @@ def _make_instruments(meter: metrics.Meter) -> Instruments:
         fallbacks=meter.create_counter(
             semconv.METRIC_FALLBACKS, unit="{call}", description="Calls re-issued on an approved route."
         ),
+        guardrail_actions=meter.create_counter(
+            semconv.METRIC_GUARDRAIL_ACTIONS, unit="{check}", description="Guardrail checks that fired."
+        ),
     )
 
 
@@ -64,6 +69,7 @@ class State:
         self.inline: InlineEvaluators | None = None  # None when the policy names no evaluator
         self.mirror_worker: MirrorWorker | None = None  # None when the policy mirrors nothing
         self.evaluation_worker: MirrorWorker | None = None  # runs flag-only evaluations
+        self.guardrails: GuardrailSuite | None = None  # None when the policy names no guardrail
 
     def activate(
         self,
@@ -92,6 +98,11 @@ class State:
                 self.evaluation_worker = MirrorWorker(
                     meter, max_pending=256, name="agentwatch-evaluation", dropped_metric=None
                 )
+        self.guardrails = None
+        if policy is not None and policy.guardrails:
+            from .guardrails import GuardrailSuite
+
+            self.guardrails = GuardrailSuite(policy.guardrails)
         if policy is not None and policy.mirror is not None and policy.mirror.fraction > 0:
             from .governance._mirror import MirrorWorker
 
@@ -102,6 +113,7 @@ class State:
         self.active = False
         self.inline = None
         self.policy = None
+        self.guardrails = None
         for worker in (self.mirror_worker, self.evaluation_worker):
             if worker is not None:
                 worker.stop()

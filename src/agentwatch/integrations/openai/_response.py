@@ -19,6 +19,8 @@ from ... import semconv
 from ..._call import ModelCall
 from ..._guard import call_guarded
 from ..._state import STATE
+from ...governance._enforce import Verdict, plan_fallback
+from ._guardrails import check_output, restore_answer
 from ._stream import StreamRecorder, TracedAsyncStream, TracedStream
 
 if TYPE_CHECKING:
@@ -35,9 +37,22 @@ def record_response(endpoint: Endpoint, call: ModelCall, response: Any) -> None:
     """Record a complete (non-streamed) response and end the span."""
     call.set_attributes(endpoint.response(response, STATE.capture_content))
     call.set_usage(*endpoint.usage(response))
+    if STATE.guardrails is not None and endpoint.messages_param is not None:
+        apply_output_guardrails(call, response)
     if call.record is not None:
         call.record.output_text, call.record.tool_calls = endpoint.answer(response)
     call.end()
+
+
+def apply_output_guardrails(call: ModelCall, response: Any) -> None:
+    """Check the answer, give it back its redacted values, and note what the policy asks for."""
+    decision = check_output(call, response)
+    restore_answer(response, call.redactor)
+    if decision.action in ("raise", "block", "fallback") and call.verdict is None:
+        plan = None
+        if decision.action == "fallback":
+            plan = plan_fallback(call, "guardrail", f"guardrail:{decision.check}")
+        call.verdict = Verdict(decision.action, decision.check, decision.reason, "guardrail", plan)
 
 
 def _trace_stream(endpoint: Endpoint, call: ModelCall, stream: Any) -> Any:

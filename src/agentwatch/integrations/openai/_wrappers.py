@@ -21,9 +21,10 @@ from ..._guard import call_guarded
 from ..._messages import evidence_from_messages
 from ..._state import STATE
 from ..._trajectory import Run
-from ...governance._enforce import FallbackPlan
+from ...governance._enforce import FallbackPlan, GuardrailViolation, blocked_chat_completion, plan_fallback
 from ...governance._inline import StepRecord
 from ._extract import Answer, Pairs, base_url_of, given, provider_name, server_attributes
+from ._guardrails import check_input
 from ._mirror import maybe_mirror
 from ._policy import (
     apply_route_timeout,
@@ -162,6 +163,50 @@ def _abandon(call: ModelCall | None) -> None:
         call.end()
 
 
+@dataclass
+class _Early:
+    """What the input guardrails decided before the model call."""
+
+    action: str | None  # "raise", "block" or "fallback" stop the call; None lets it go on
+    kwargs: dict[str, Any]
+    check: str = ""
+    reason: str = ""
+    plan: FallbackPlan | None = None
+    stream: bool = False
+
+
+def _before_call(endpoint: Endpoint, call: ModelCall, kwargs: dict[str, Any]) -> _Early:
+    if STATE.guardrails is None or endpoint.messages_param is None:
+        return _Early(None, kwargs)
+    decision = call_guarded("guardrails.input", check_input, call, kwargs, default=None)
+    if decision is None:
+        return _Early(None, kwargs)
+    call.redactor = decision.redactor
+    if decision.kwargs is not None and STATE.capture_content:
+        # Record what the model saw: the messages with placeholders, not the redacted values.
+        call.set_attributes(endpoint.request(decision.kwargs, True))
+    early = _Early(None, decision.kwargs or kwargs, decision.check, decision.reason)
+    early.stream = bool(given(kwargs, "stream"))
+    if decision.action in ("raise", "block"):
+        early.action = decision.action
+    elif decision.action == "fallback":
+        early.plan = call_guarded(
+            "policy.fallback", plan_fallback, call, "guardrail", f"guardrail:{decision.check}", default=None
+        )
+        early.action = "fallback" if early.plan is not None else None
+    return early
+
+
+def _early_answer(call: ModelCall, early: _Early) -> Any:
+    """End the call without asking the model: raise, or answer with a content-filter notice."""
+    call_guarded("openai.response", call.end, default=None)
+    if early.action == "block" and not early.stream:
+        model = call.metric_attributes.get(semconv.GEN_AI_REQUEST_MODEL)
+        return blocked_chat_completion(str(model) if model else None, early.check, early.reason)
+    # A stream cannot be answered with a ChatCompletion, so a blocked stream raises.
+    raise GuardrailViolation(early.check, early.reason, "input")
+
+
 def _finish_attempt(endpoint: Endpoint, call: ModelCall, result: Any) -> Any:
     traced = call_guarded("openai.response", handle_result, endpoint, call, result, default=None)
     if traced is None:
@@ -181,6 +226,13 @@ def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
             return wrapped(*args, **kwargs)
         if STATE.policy is not None:
             kwargs = apply_route_timeout(kwargs, call)
+            early = _before_call(endpoint, call, kwargs)
+            if early.action == "fallback" and early.plan is not None:
+                call_guarded("openai.response", call.end, default=None)
+                return _reissue_sync(endpoint, early.plan, call, wrapped, instance, args, kwargs, None, None)
+            if early.action is not None:
+                return _early_answer(call, early)
+            kwargs = early.kwargs
 
         plan = None
         token = _inside_call.set(True)
@@ -256,6 +308,15 @@ def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
             return await wrapped(*args, **kwargs)
         if STATE.policy is not None:
             kwargs = apply_route_timeout(kwargs, call)
+            early = _before_call(endpoint, call, kwargs)
+            if early.action == "fallback" and early.plan is not None:
+                call_guarded("openai.response", call.end, default=None)
+                return await _reissue_async(
+                    endpoint, early.plan, call, wrapped, instance, args, kwargs, None, None
+                )
+            if early.action is not None:
+                return _early_answer(call, early)
+            kwargs = early.kwargs
 
         plan = None
         token = _inside_call.set(True)

@@ -1,0 +1,137 @@
+"""Guardrails on OpenAI chat calls: input checks before the model call, output checks after it.
+
+Input: each system, user and tool message is checked (tool results as ``source="tool"``, where
+instructions addressed to the assistant are suspicious). ``redact`` sends the model a copy of the
+messages with placeholders, and the user's answer gets the real values back. Output: the answer
+text is checked before it is returned. Every check that ran becomes an
+``agentwatch.guardrail.result`` event on the call's span.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from ... import semconv
+from ..._call import ModelCall
+from ..._messages import content_text, field
+from ..._state import STATE
+from ...guardrails import GuardrailOutcome, Redactor
+
+_SOURCES = {"user": "user", "system": "user", "developer": "user", "tool": "tool"}
+
+
+@dataclass
+class InputDecision:
+    """What the input checks decided for one call."""
+
+    action: str | None  # the strongest action that fired, or None
+    check: str = ""
+    reason: str = ""
+    kwargs: dict[str, Any] | None = None  # the request to send when messages were redacted
+    redactor: Redactor | None = None
+
+
+def _record(call: ModelCall, outcome: GuardrailOutcome) -> None:
+    route = call.metric_attributes.get(semconv.ROUTE_NAME)
+    for verdict in outcome.verdicts:
+        result = verdict.result
+        action = verdict.rule.action if verdict.fired else "none"
+        call.span.add_event(
+            semconv.EVENT_GUARDRAIL_RESULT,
+            {
+                semconv.GUARDRAIL_NAME: result.name,
+                semconv.GUARDRAIL_STAGE: outcome.stage,
+                semconv.GUARDRAIL_ACTION: action,
+                semconv.GUARDRAIL_PASSED: bool(result.passed),
+                semconv.GUARDRAIL_LABEL: result.label,
+            },
+        )
+        if verdict.fired:
+            attributes = {semconv.GUARDRAIL_NAME: result.name, semconv.GUARDRAIL_ACTION: action}
+            if route is not None:
+                attributes[semconv.ROUTE_NAME] = str(route)
+            STATE.instruments.guardrail_actions.add(1, attributes)
+
+
+def _first_fired(outcome: GuardrailOutcome) -> tuple[str, str]:
+    for verdict in outcome.verdicts:
+        if verdict.fired and verdict.rule.action == outcome.action:
+            return verdict.result.name, verdict.result.reason
+    return "", ""
+
+
+_ORDER = {"raise": 4, "block": 3, "fallback": 2, "redact": 1, "flag": 0}
+
+
+def check_input(call: ModelCall, kwargs: dict[str, Any]) -> InputDecision:
+    """Run the input-stage guardrails on the request's messages."""
+    suite = STATE.guardrails
+    messages = kwargs.get("messages")
+    if suite is None or not isinstance(messages, list):
+        return InputDecision(None)
+    redactor = Redactor()
+    decision = InputDecision(None, redactor=redactor)
+    redacted: dict[int, str] = {}
+    for index, message in enumerate(messages):
+        source = _SOURCES.get(str(field(message, "role")))
+        text = content_text(field(message, "content"))
+        if source is None or not text:
+            continue
+        outcome = suite.run(text, stage="input", source=source, redactor=redactor)
+        _record(call, outcome)
+        if outcome.action is None:
+            continue
+        if outcome.action == "redact" and outcome.text is not None and outcome.text != text:
+            redacted[index] = outcome.text
+        if decision.action is None or _ORDER[outcome.action] > _ORDER[decision.action]:
+            decision.action = outcome.action
+            decision.check, decision.reason = _first_fired(outcome)
+        if outcome.action in ("raise", "block"):
+            break
+    if redacted and decision.action in ("redact", "flag", "fallback"):
+        new_messages = list(messages)
+        for index, text in redacted.items():
+            message = (
+                copy.copy(dict(messages[index]))
+                if isinstance(messages[index], dict)
+                else messages[index].model_dump()
+            )
+            message["content"] = text
+            new_messages[index] = message
+        decision.kwargs = {**kwargs, "messages": new_messages}
+    if decision.action is not None:
+        call.span.set_attribute(semconv.POLICY_ACTION, decision.action)
+    return decision
+
+
+def restore_answer(response: Any, redactor: Redactor | None) -> None:
+    """Put the real values back into a ChatCompletion the model answered with placeholders."""
+    if redactor is None or not redactor.mapping:
+        return
+    for choice in field(response, "choices") or ():
+        message = field(choice, "message")
+        content = field(message, "content")
+        if isinstance(content, str):
+            message.content = redactor.restore(content)
+
+
+def check_output(call: ModelCall, response: Any) -> InputDecision:
+    """Run the output-stage guardrails on a ChatCompletion's answer."""
+    suite = STATE.guardrails
+    if suite is None:
+        return InputDecision(None)
+    choices: list[Any] = list(field(response, "choices") or ())
+    text = content_text(field(field(choices[0], "message"), "content")) if choices else ""
+    if not text:
+        return InputDecision(None)
+    outcome = suite.run(text, stage="output")
+    _record(call, outcome)
+    if outcome.action is None:
+        return InputDecision(None)
+    check, reason = _first_fired(outcome)
+    if outcome.action == "redact" and outcome.text is not None:
+        choices[0].message.content = outcome.text
+    call.span.set_attribute(semconv.POLICY_ACTION, outcome.action)
+    return InputDecision(outcome.action, check, reason)
