@@ -111,6 +111,20 @@ def current_run() -> Run | None:
     return _current_run.get()
 
 
+def enter_run(run: Run) -> Token[Run | None]:
+    """Make ``run`` the current run; the caller passes the token to ``exit_run`` in the same context.
+
+    For framework callbacks that open and close a run in two calls (span enter and exit) instead
+    of one ``with`` block.
+    """
+    return _current_run.set(run)
+
+
+def exit_run(token: Token[Run | None]) -> None:
+    """Restore the run that was current before ``enter_run``; raises ValueError in another context."""
+    _current_run.reset(token)
+
+
 def step_for_call() -> tuple[Run, int]:
     """Return the run a new step belongs to and its step number.
 

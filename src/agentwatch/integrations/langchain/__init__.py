@@ -1,0 +1,138 @@
+"""LangChain and LangGraph integration (langchain-core 1.x, langgraph 1.x, langchain-openai 1.x).
+
+Patches:
+  - ``langchain_core.callbacks.base.BaseCallbackManager.__init__``: every callback manager gets
+    the one agentwatch callback handler, which turns runs into spans (``_handler``);
+  - ``BaseChatModel._generate_with_cache`` / ``_agenerate_with_cache`` / ``stream`` / ``astream``
+    and langchain-openai's ``BaseChatOpenAI._stream`` / ``_astream`` (and their Responses API
+    twins): the chat span is current around the model's own code. The OpenAI SDK call underneath
+    adds to it instead of starting a second chat span (``_scope``);
+  - ``_set_config_context`` of ``langchain_core.runnables.config`` and of langgraph's
+    ``_internal._runnable``: the context copy a tool, node or chain step runs in gets the span and
+    agentwatch run of that step, so spans the user starts there nest under it;
+  - ``langgraph.pregel.main.Pregel.stream`` / ``astream``: a graph's own run becomes an
+    ``invoke_agent {name}`` span; ``invoke`` and ``ainvoke`` go through them.
+
+Targets missing from the installed versions are skipped. ``uninstrument()`` restores them all;
+callback managers created before it keep the handler, which then starts no new spans.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import wrapt
+from langchain_core.callbacks import AsyncCallbackManager, CallbackManager
+
+from ..._guard import guarded
+from ..._state import STATE
+from .. import Patcher
+from ._handler import HANDLER, AgentwatchCallbackHandler
+from ._runs import RUNS
+from ._scope import (
+    agenerate_wrapper,
+    astream_wrapper,
+    generate_wrapper,
+    graph_astream_wrapper,
+    graph_stream_wrapper,
+    leaf_astream_wrapper,
+    leaf_stream_wrapper,
+    set_config_context_wrapper,
+    stream_wrapper,
+)
+
+__all__ = ["HANDLER", "RUNS", "AgentwatchCallbackHandler", "LangChainIntegration"]
+
+logger = logging.getLogger(__name__)
+
+_CHAT_MODELS = "langchain_core.language_models.chat_models"
+_OPENAI_CHAT = "langchain_openai.chat_models.base"
+
+# (module, Class.method, wrapper)
+METHOD_TARGETS: tuple[tuple[str, str, Callable[..., Any]], ...] = (
+    (_CHAT_MODELS, "BaseChatModel._generate_with_cache", generate_wrapper),
+    (_CHAT_MODELS, "BaseChatModel._agenerate_with_cache", agenerate_wrapper),
+    (_CHAT_MODELS, "BaseChatModel.stream", stream_wrapper),
+    (_CHAT_MODELS, "BaseChatModel.astream", astream_wrapper),
+    (_OPENAI_CHAT, "BaseChatOpenAI._stream", leaf_stream_wrapper),
+    (_OPENAI_CHAT, "BaseChatOpenAI._stream_responses", leaf_stream_wrapper),
+    (_OPENAI_CHAT, "BaseChatOpenAI._astream", leaf_astream_wrapper),
+    (_OPENAI_CHAT, "BaseChatOpenAI._astream_responses", leaf_astream_wrapper),
+    ("langgraph.pregel.main", "Pregel.stream", graph_stream_wrapper),
+    ("langgraph.pregel.main", "Pregel.astream", graph_astream_wrapper),
+)
+# (module, function): module-level functions looked up by name at each call.
+CONTEXT_TARGETS = (
+    ("langchain_core.runnables.config", "_set_config_context"),
+    ("langgraph._internal._runnable", "_set_config_context"),
+)
+
+
+def _add_handler(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    wrapped(*args, **kwargs)
+    # Other subclasses, such as LangGraph's graph lifecycle managers, dispatch events that only
+    # their own handler types implement.
+    if STATE.active and isinstance(instance, (CallbackManager, AsyncCallbackManager)):
+        with guarded("langchain.handler"):
+            # New lists rather than append(): the manager may hold a list its caller still owns.
+            if HANDLER not in instance.handlers:
+                instance.handlers = [*instance.handlers, HANDLER]
+            if HANDLER not in instance.inheritable_handlers:
+                instance.inheritable_handlers = [*instance.inheritable_handlers, HANDLER]
+
+
+@dataclass
+class _FunctionPatch:
+    module: Any
+    name: str
+    original: Any
+
+
+@dataclass
+class _FunctionPatcher:
+    """Wrap module-level functions; ``Patcher`` handles class attributes only."""
+
+    applied: list[_FunctionPatch] = field(default_factory=list)
+
+    def wrap(self, module_name: str, name: str, wrapper: Callable[..., Any]) -> bool:
+        try:
+            module = importlib.import_module(module_name)
+            original = module.__dict__[name]
+        except (ImportError, KeyError):
+            logger.debug("agentwatch: %s.%s not found in this version; not traced", module_name, name)
+            return False
+        setattr(module, name, wrapt.FunctionWrapper(original, wrapper))
+        self.applied.append(_FunctionPatch(module, name, original))
+        return True
+
+    def restore(self) -> None:
+        while self.applied:
+            patch = self.applied.pop()
+            setattr(patch.module, patch.name, patch.original)
+
+
+class LangChainIntegration:
+    """Patch and restore LangChain, LangGraph and langchain-openai."""
+
+    name = "langchain"
+
+    def __init__(self) -> None:
+        self._patcher = Patcher()
+        self._functions = _FunctionPatcher()
+
+    def instrument(self) -> None:
+        self._patcher.wrap("langchain_core.callbacks.base", "BaseCallbackManager.__init__", _add_handler)
+        for module, qualname, wrapper in METHOD_TARGETS:
+            self._patcher.wrap(module, qualname, wrapper)
+        for module, name in CONTEXT_TARGETS:
+            self._functions.wrap(module, name, set_config_context_wrapper)
+
+    def uninstrument(self) -> None:
+        self._functions.restore()
+        self._patcher.restore()

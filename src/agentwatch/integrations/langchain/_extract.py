@@ -1,0 +1,261 @@
+"""Pure extractors: LangChain callback arguments in, span attributes out.
+
+Model names, providers and request parameters come from what ``BaseChatModel`` passes to
+``on_chat_model_start``: ``invocation_params`` and the ``ls_*`` metadata of
+``_get_ls_params`` (langchain-core 1.x). Responses are ``LLMResult`` objects whose generations
+carry ``AIMessage``s with ``usage_metadata``, ``response_metadata`` and ``tool_calls``. Every read
+is defensive, so an odd field is skipped instead of blanking the span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from opentelemetry.util.types import AttributeValue
+
+from ... import semconv
+from ..._messages import content_text, dumps, field, input_messages, tool_call_part
+
+Pairs = Iterator[tuple[str, AttributeValue]]
+
+# ls_provider values whose GenAI provider name differs from LangChain's.
+_PROVIDER_NAMES = {"azure": "azure.ai.openai", "google_genai": "gcp.gen_ai", "bedrock": "aws.bedrock"}
+
+_NUMERIC_PARAMS = (
+    ("temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", semconv.GEN_AI_REQUEST_TOP_P),
+    ("frequency_penalty", semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    ("presence_penalty", semconv.GEN_AI_REQUEST_PRESENCE_PENALTY),
+    ("seed", semconv.GEN_AI_REQUEST_SEED),
+)
+
+# LangChain message types and the chat roles they stand for.
+_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool"}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def model_name(invocation_params: Mapping[str, Any], metadata: Mapping[str, Any]) -> str | None:
+    """Return the requested model: ``model`` or ``model_name`` of the parameters, else ``ls_model_name``."""
+    for value in (
+        invocation_params.get("model"),
+        invocation_params.get("model_name"),
+        metadata.get("ls_model_name"),
+    ):
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def provider_name(metadata: Mapping[str, Any]) -> str | None:
+    provider = metadata.get("ls_provider")
+    if not isinstance(provider, str) or not provider:
+        return None
+    return _PROVIDER_NAMES.get(provider, provider)
+
+
+def model_request(
+    invocation_params: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+    messages: Sequence[Any] | None,
+    capture: bool,
+) -> Pairs:
+    """Yield the request attributes of a chat model or LLM run, set at span start."""
+    model = model_name(invocation_params, metadata)
+    if model:
+        yield semconv.GEN_AI_REQUEST_MODEL, model
+    provider = provider_name(metadata)
+    if provider:
+        yield semconv.GEN_AI_PROVIDER_NAME, provider
+        yield semconv.LLM_PROVIDER, provider
+
+    for param, key in _NUMERIC_PARAMS:
+        value = invocation_params.get(param)
+        if _number(value):
+            yield key, value
+    max_tokens = (
+        invocation_params.get("max_tokens")
+        or invocation_params.get("max_completion_tokens")
+        or metadata.get("ls_max_tokens")
+    )
+    if isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
+        yield semconv.GEN_AI_REQUEST_MAX_TOKENS, max_tokens
+    count = invocation_params.get("n")
+    if isinstance(count, int) and not isinstance(count, bool) and count != 1:
+        yield semconv.GEN_AI_REQUEST_CHOICE_COUNT, count
+    stop = invocation_params.get("stop") or metadata.get("ls_stop")
+    if isinstance(stop, str):
+        yield semconv.GEN_AI_REQUEST_STOP_SEQUENCES, [stop]
+    elif isinstance(stop, (list, tuple)) and stop:
+        yield semconv.GEN_AI_REQUEST_STOP_SEQUENCES, [str(item) for item in stop]
+    if invocation_params.get("stream") is True:
+        yield semconv.REQUEST_STREAM, True
+
+    tools = invocation_params.get("tools")
+    if isinstance(tools, (list, tuple)) and tools:
+        names = [name for name in (_tool_name(tool) for tool in tools) if name]
+        if names:
+            yield semconv.REQUEST_TOOL_NAMES, names
+        if capture:
+            yield semconv.GEN_AI_TOOL_DEFINITIONS, dumps(list(tools))
+    if capture and messages is not None:
+        yield semconv.GEN_AI_INPUT_MESSAGES, dumps(input_messages(openai_messages(messages)))
+
+
+def _tool_name(tool: Any) -> str | None:
+    function = field(tool, "function")
+    name = field(function, "name") if function is not None else field(tool, "name")
+    return name if isinstance(name, str) else None
+
+
+def openai_messages(messages: Sequence[Any]) -> list[dict[str, Any]]:
+    """Convert LangChain messages (or prompt strings) to OpenAI-format message dicts."""
+    converted: list[dict[str, Any]] = []
+    for message in messages:
+        if isinstance(message, str):
+            converted.append({"role": "user", "content": message})
+            continue
+        message_type = getattr(message, "type", None)
+        role = _ROLES.get(message_type) if isinstance(message_type, str) else None
+        role = role or getattr(message, "role", None) or "user"
+        item: dict[str, Any] = {"role": role, "content": getattr(message, "content", None)}
+        calls = getattr(message, "tool_calls", None)
+        if calls:
+            item["tool_calls"] = [
+                {"id": call.get("id"), "name": call.get("name"), "arguments": call.get("args")}
+                for call in calls
+                if isinstance(call, dict)
+            ]
+        if role == "tool":
+            item["tool_call_id"] = getattr(message, "tool_call_id", None)
+        converted.append(item)
+    return converted
+
+
+def first_generation(response: Any) -> Any:
+    """Return the first generation of an ``LLMResult``, or None."""
+    generations = field(response, "generations") or ()
+    for batch in generations:
+        for generation in batch or ():
+            return generation
+    return None
+
+
+def usage(response: Any) -> tuple[int | None, int | None]:
+    """Return (input, output) tokens from ``usage_metadata``, else ``llm_output["token_usage"]``.
+
+    A count the model did not report is None, never 0.
+    """
+    message = field(first_generation(response), "message")
+    metadata = field(message, "usage_metadata")
+    if metadata:
+        input_tokens = field(metadata, "input_tokens")
+        output_tokens = field(metadata, "output_tokens")
+        return (
+            input_tokens if isinstance(input_tokens, int) else None,
+            output_tokens if isinstance(output_tokens, int) else None,
+        )
+    token_usage = field(field(response, "llm_output") or {}, "token_usage")
+    if not token_usage:
+        return None, None
+    prompt_tokens = field(token_usage, "prompt_tokens")
+    completion_tokens = field(token_usage, "completion_tokens")
+    return (
+        prompt_tokens if isinstance(prompt_tokens, int) else None,
+        completion_tokens if isinstance(completion_tokens, int) else None,
+    )
+
+
+def model_response(response: Any, capture: bool) -> Pairs:
+    """Yield the response attributes of an ``LLMResult`` (tokens are set separately)."""
+    first = first_generation(response)
+    first_message = field(first, "message")
+    metadata = field(first_message, "response_metadata") or {}
+    llm_output = field(response, "llm_output") or {}
+    response_id = field(metadata, "id")
+    if isinstance(response_id, str) and response_id:
+        yield semconv.GEN_AI_RESPONSE_ID, response_id
+    response_model = field(metadata, "model_name") or field(llm_output, "model_name")
+    if isinstance(response_model, str) and response_model:
+        yield semconv.GEN_AI_RESPONSE_MODEL, response_model
+
+    finish_reasons: list[str] = []
+    calls: list[dict[str, Any]] = []
+    outputs: list[dict[str, Any]] = []
+    for batch in field(response, "generations") or ():
+        for generation in batch or ():
+            message = field(generation, "message")
+            info = field(generation, "generation_info") or {}
+            reason = field(field(message, "response_metadata") or {}, "finish_reason") or field(
+                info, "finish_reason"
+            )
+            if isinstance(reason, str):
+                finish_reasons.append(reason)
+            message_calls = [
+                {"id": call.get("id"), "name": call.get("name"), "arguments": call.get("args")}
+                for call in field(message, "tool_calls") or ()
+                if isinstance(call, dict)
+            ]
+            calls.extend(message_calls)
+            if capture:
+                outputs.append(_output_message(generation, message, message_calls, reason))
+    if finish_reasons:
+        yield semconv.GEN_AI_RESPONSE_FINISH_REASONS, finish_reasons
+    names = [str(call["name"]) for call in calls if call["name"]]
+    if names:
+        yield semconv.RESPONSE_TOOL_CALL_NAMES, names
+    ids = [str(call["id"]) for call in calls if call["id"]]
+    if ids:
+        yield semconv.RESPONSE_TOOL_CALL_IDS, ids
+    if capture and outputs:
+        yield semconv.GEN_AI_OUTPUT_MESSAGES, dumps(outputs)
+
+
+def _output_message(
+    generation: Any, message: Any, calls: list[dict[str, Any]], reason: Any
+) -> dict[str, Any]:
+    text = content_text(field(message, "content")) if message is not None else field(generation, "text")
+    parts: list[dict[str, Any]] = []
+    if isinstance(text, str) and text:
+        parts.append({"type": "text", "content": text})
+    parts.extend(tool_call_part(call) for call in calls)
+    return {"role": "assistant", "parts": parts, "finish_reason": reason if isinstance(reason, str) else ""}
+
+
+def tool_output_text(output: Any) -> str:
+    """Return the text of a tool's output: a ``ToolMessage``'s content, or the value itself."""
+    content = getattr(output, "content", output)
+    if isinstance(content, str):
+        return content
+    text = content_text(content) if isinstance(content, list) else ""
+    return text or dumps(content)
+
+
+def _document_source(document: Any) -> str | None:
+    source = getattr(document, "id", None)
+    if not source:
+        metadata = getattr(document, "metadata", None)
+        source = metadata.get("source") if isinstance(metadata, dict) else None
+    return str(source) if source else None
+
+
+def documents_text(documents: Sequence[Any]) -> Iterator[tuple[str, str | None]]:
+    """Yield ``(text, source)`` of each retrieved ``Document``; the source is its id or ``source``."""
+    for document in documents:
+        text = getattr(document, "page_content", None)
+        if isinstance(text, str):
+            yield text, _document_source(document)
+
+
+def retrieval_response(documents: Sequence[Any], capture: bool) -> Pairs:
+    """Yield the document count, and with capture on the documents' ids and texts as JSON."""
+    yield semconv.RETRIEVAL_DOCUMENT_COUNT, len(documents)
+    if capture:
+        items = [
+            {"id": _document_source(document), "content": getattr(document, "page_content", None)}
+            for document in documents
+        ]
+        yield semconv.GEN_AI_RETRIEVAL_DOCUMENTS, dumps(items)
