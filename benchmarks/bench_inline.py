@@ -93,7 +93,7 @@ TOOLS = [
 ]
 
 
-def child(configuration: str) -> None:
+def child(configuration: str, model_ms: float) -> None:
     """Serve timed batches of runs for one configuration: read a run count, write the times."""
     if configuration.startswith("T0 "):
         # Hide the model runtime, as when the evaluators extra is not installed.
@@ -167,6 +167,14 @@ def child(configuration: str) -> None:
                         usage={"prompt_tokens": 1000, "completion_tokens": 50, "total_tokens": 1050},
                     )
                 )
+                if model_ms > 0:
+                    answer_now = recorder.handler
+
+                    def slow_answer(request: Any, answer_now: Any = answer_now) -> Any:
+                        time.sleep(model_ms / 1000.0)  # the model's own time; the GIL is free
+                        return answer_now(request)
+
+                    recorder.handler = slow_answer
                 start = time.perf_counter()
                 client.chat.completions.create(model="smollm2", messages=messages, tools=TOOLS)
                 times.append((time.perf_counter() - start) * 1000.0)
@@ -215,15 +223,21 @@ def main() -> None:
         "--rounds", type=int, default=20, help="rounds; each asks every configuration for runs"
     )
     parser.add_argument("--runs", type=int, default=5, help="5-step runs per configuration per round")
+    parser.add_argument(
+        "--model-ms",
+        type=float,
+        default=0.0,
+        help="time each canned model answer waits, in ms (100 stands for a real 100 ms model call)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.child:
-        child(arguments.child)
+        child(arguments.child, arguments.model_ms)
         return
     print(f"nproc {os.cpu_count()}, load average before {os.getloadavg()}")
     processes = {
         name: subprocess.Popen(
-            [sys.executable, __file__, "--child", name],
+            [sys.executable, __file__, "--child", name, "--model-ms", str(arguments.model_ms)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

@@ -3,7 +3,8 @@
 #
 # Installs everything from PyPI into .venv-openai3 and .venv-openai2 (uv is installed with pip
 # when missing). The Phoenix end-to-end test runs in the openai 3.x environment only, because
-# it exercises the exporter, not the SDK. Extra arguments go to pytest.
+# it exercises the exporter, not the SDK. LlamaIndex runs in the openai 2.x environment only,
+# because llama-index-llms-openai requires openai<3. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,5 +28,5 @@ run_suite() {
     "$venv/bin/python" -m pytest -q -m "$marker" "$@"
 }
 
-run_suite 3 "dev,e2e,evaluators" "" "$@"
-run_suite 2 "dev" "not e2e" "$@"
+run_suite 3 "dev,e2e,evaluators,langchain" "" "$@"
+run_suite 2 "dev,langchain,llamaindex" "not e2e" "$@"
