@@ -159,8 +159,6 @@ def instrument(
                 )
             return _current
         resolved_policy = load_policy(policy)
-        if resolved_policy is not None:
-            _warn_unenforced(resolved_policy)
         explicit = integrations is not None
         settings = resolve_settings(
             service_name=service_name, capture_content=capture_content, integrations=integrations
@@ -177,15 +175,6 @@ def instrument(
             raise
         _current = handle
         return handle
-
-
-def _warn_unenforced(policy: Policy) -> None:
-    # Validated now so a bad policy fails early; enforcing these comes in a later version.
-    unenforced = [f"guardrail {rule.name!r}" for rule in policy.guardrails]
-    if unenforced:
-        logger.warning(
-            "agentwatch: this version validates but does not yet enforce %s.", ", ".join(unenforced)
-        )
 
 
 def uninstrument() -> None:
