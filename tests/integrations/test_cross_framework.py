@@ -14,14 +14,15 @@ import pytest
 pytest.importorskip("langgraph")
 pytest.importorskip("llama_index.llms.openai_like")
 
-import vcr  # noqa: E402
-from langgraph.graph import END, START, StateGraph  # noqa: E402
+import vcr
+from langgraph.graph import END, START, StateGraph
 
-import agentwatch  # noqa: E402
-from _spans import attributes_of  # noqa: E402
-from agentwatch import semconv  # noqa: E402
+import agentwatch
+from _spans import attributes_of
+from agentwatch import semconv
 
-CASSETTE = Path(__file__).resolve().parents[2] / "cassettes" / "test_llamaindex_query" / "test_query_trace.yaml"
+CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
+CASSETTE = CASSETTES / "test_llamaindex_query" / "test_query_trace.yaml"
 
 
 class State(TypedDict):
