@@ -48,7 +48,7 @@ _FACTORIES: dict[str, type[Evaluator]] = {
 
 @dataclass
 class StepRecord:
-    """What one model step asked and answered, kept only while inline evaluators are on."""
+    """A model step's request and response, kept only while inline evaluators are on."""
 
     messages: Any = None
     tools: Sequence[Any] = ()
@@ -205,7 +205,7 @@ def _assistant_message(answer: str, tool_calls: list[dict[str, Any]]) -> dict[st
 
 @dataclass(frozen=True)
 class StepJob:
-    """What a step's evaluation needs, copied from the run when the step ends."""
+    """The inputs of a step's evaluation, copied from the run when the step ends."""
 
     record: StepRecord
     evidence: list[str]

@@ -24,7 +24,7 @@ _SOURCES = {"user": "user", "system": "user", "developer": "user", "tool": "tool
 
 @dataclass
 class InputDecision:
-    """What the input checks decided for one call."""
+    """The guardrails' decision for one call."""
 
     action: str | None  # the strongest action that fired, or None
     check: str = ""

@@ -1,4 +1,4 @@
-"""What the wrappers do with the SDK's return value.
+"""Handling of the SDK's return value in the wrappers.
 
 A plain response is recorded and the span ends. A stream is handed back inside a traced proxy.
 ``with_raw_response`` returns a ``LegacyAPIResponse`` whose parsed body is cached by the SDK, so

@@ -165,7 +165,7 @@ def _abandon(call: ModelCall | None) -> None:
 
 @dataclass
 class _Early:
-    """What the input guardrails decided before the model call."""
+    """The input guardrails' decision, made before the model call."""
 
     action: str | None  # "raise", "block" or "fallback" stop the call; None lets it go on
     kwargs: dict[str, Any]
@@ -358,7 +358,7 @@ async def _reissue_async(
     error: BaseException | None,
     answer: Any,
 ) -> Any:
-    """The async twin of ``_reissue_sync``: only the SDK call is awaited."""
+    """Re-issue the call on the approved route; the async twin of ``_reissue_sync``."""
     resource, new_kwargs = fallback_target(instance, kwargs, plan)
     call = call_guarded(
         "openai.request", start_call, endpoint, resource, new_kwargs, (failed, plan), default=None
