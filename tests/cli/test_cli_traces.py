@@ -199,3 +199,52 @@ def test_trace_prefix_too_short(recorder: Any, capsys: pytest.CaptureFixture[str
     assert err == (
         "agentwatch: error: Trace id prefix '4bf92f3' is too short: give at least 8 hex characters.\n"
     )
+
+
+def test_trace_shows_fallback_and_guardrail(recorder: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    root = recorder.span("invoke_agent support", trace_id=TRACE_A, duration_ms=100)
+    recorder.model_call(
+        parent=root,
+        step=1,
+        route="local",
+        start_ms=1,
+        duration_ms=40,
+        events=(
+            (
+                semconv.EVENT_GUARDRAIL_RESULT,
+                {
+                    semconv.GUARDRAIL_NAME: "pii",
+                    semconv.GUARDRAIL_STAGE: "input",
+                    semconv.GUARDRAIL_ACTION: "redact",
+                    semconv.GUARDRAIL_PASSED: False,
+                    semconv.GUARDRAIL_LABEL: "pii",
+                },
+            ),
+            (
+                semconv.EVENT_GUARDRAIL_RESULT,
+                {
+                    semconv.GUARDRAIL_NAME: "secrets",
+                    semconv.GUARDRAIL_STAGE: "input",
+                    semconv.GUARDRAIL_ACTION: "none",
+                    semconv.GUARDRAIL_PASSED: True,
+                    semconv.GUARDRAIL_LABEL: "clean",
+                },
+            ),
+            (
+                semconv.EVENT_FALLBACK,
+                {
+                    semconv.FALLBACK_FROM_ROUTE: "local",
+                    semconv.FALLBACK_TO_ROUTE: "approved",
+                    semconv.FALLBACK_REASON: "evaluation_failed:groundedness",
+                },
+            ),
+        ),
+    )
+
+    exit_code, out, _ = run_cli(capsys, "--db", str(recorder.path), "trace", format(TRACE_A, "032x"))
+
+    assert exit_code == 0
+    lines = out.splitlines()
+    assert "      guardrail pii (input): pii, action redact" in lines
+    assert "      fallback local -> approved (evaluation_failed:groundedness)" in lines
+    assert not [line for line in lines if "secrets" in line]

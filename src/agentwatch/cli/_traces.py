@@ -130,12 +130,10 @@ def _add_rows(
             )
         )
         results = [
-            _evaluation_text(event.attributes)
-            for event in span.events
-            if event.name == semconv.EVENT_EVALUATION_RESULT
+            text for text in (_event_text(event.name, event.attributes) for event in span.events) if text
         ]
         if results:
-            lines = (f"{indent}{_INDENT}  eval {text}" for text in results)
+            lines = (f"{indent}{_INDENT}  {text}" for text in results)
             evaluations[len(rows) - 1] = [_cut(line) for line in lines]
         _add_rows(children, span.span_id, depth + 1, rows, evaluations)
 
@@ -152,6 +150,24 @@ def _cut(line: str) -> str:
     if len(line) <= MAX_WIDTH:
         return line
     return line[: MAX_WIDTH - 3] + "..."
+
+
+def _event_text(name: str, attributes: Mapping[str, object]) -> str | None:
+    """Return the tree line of an evaluation, guardrail or fallback event, or None for others."""
+    if name == semconv.EVENT_EVALUATION_RESULT:
+        return f"eval {_evaluation_text(attributes)}"
+    if name == semconv.EVENT_GUARDRAIL_RESULT and attributes.get(semconv.GUARDRAIL_PASSED) is False:
+        check = f"{attributes.get(semconv.GUARDRAIL_NAME)} ({attributes.get(semconv.GUARDRAIL_STAGE)})"
+        outcome = (
+            f"{attributes.get(semconv.GUARDRAIL_LABEL)}, action {attributes.get(semconv.GUARDRAIL_ACTION)}"
+        )
+        return f"guardrail {check}: {outcome}"
+    if name == semconv.EVENT_FALLBACK:
+        return (
+            f"fallback {attributes.get(semconv.FALLBACK_FROM_ROUTE) or '-'} -> "
+            f"{attributes.get(semconv.FALLBACK_TO_ROUTE)} ({attributes.get(semconv.FALLBACK_REASON)})"
+        )
+    return None
 
 
 def _evaluation_text(attributes: Mapping[str, object]) -> str:
