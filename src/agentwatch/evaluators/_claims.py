@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from .._cooperate import pause
 from ._lexicon import QUANTIFIERS, canonical, is_abstention, is_filler, rewrite_phrases, strip_bound_phrases
 from ._numbers import Quantity, agree, extract_quantities, prepare
 from ._text import NEGATIONS, STOPWORDS, WORD_RE, normalise
@@ -263,6 +264,7 @@ class PieceIndex:
             entities.update(sentence.entities)
             previous = _leading_stems(sentence)
         for unit in units:
+            pause()
             _compute_features(unit)
         by_stem: dict[str, list[int]] = {}
         for position, unit in enumerate(units):

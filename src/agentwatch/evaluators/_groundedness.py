@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._cooperate import pause
 from ._claims import MAX_CLAIMS, ContextIndex, IndexCache, PieceIndex, TextUnit, extract_claims
 from ._embeddings import Embedder, resolve_embedder
 from ._result import TIER_LOCAL_MODEL, TIER_RULES, EvaluationResult, Evaluator, clamp_score
@@ -92,6 +93,7 @@ class _ClaimEvaluator(Evaluator):
         index = _INDEXES.get(context_texts)
         ambiguous: list[tuple[int, TextUnit]] = []
         for claim in claims:
+            pause()
             if claim.abstention:
                 check = ClaimCheck(
                     claim.unit.text,

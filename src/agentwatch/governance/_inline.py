@@ -17,6 +17,7 @@ from opentelemetry import metrics
 from opentelemetry.trace import Span
 
 from .. import semconv
+from .._cooperate import background
 from .._guard import call_guarded
 from .._messages import content_text, evidence_from_messages
 from .._messages import field as read
@@ -256,7 +257,8 @@ def evaluate_call_end(call: ModelCall, record: StepRecord, extra: Any, end_ns: i
 
         def evaluate_and_end() -> None:
             try:
-                call_guarded("evaluators.step", _run_step, inline, call, job, default=None)
+                with background():
+                    call_guarded("evaluators.step", _run_step, inline, call, job, default=None)
             finally:
                 call.finish_deferred(extra, end_ns)
 
