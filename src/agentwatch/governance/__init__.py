@@ -25,3 +25,7 @@ __all__ = [
     "Route",
     "load_policy",
 ]
+
+# Both are raised to users; show them under the name they import.
+GuardrailViolation.__module__ = "agentwatch"
+PolicyError.__module__ = "agentwatch"
