@@ -258,3 +258,21 @@ def framework_call_scope(call: ModelCall | None) -> Iterator[None]:
         yield
     finally:
         _framework_call.reset(token)
+
+
+# Set while agentwatch itself calls a model (an LLM judge), so that call is not traced as a step.
+_untraced: ContextVar[bool] = ContextVar("agentwatch_untraced", default=False)
+
+
+def tracing_suppressed() -> bool:
+    return _untraced.get()
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """Run a block whose SDK calls agentwatch does not trace."""
+    token = _untraced.set(True)
+    try:
+        yield
+    finally:
+        _untraced.reset(token)

@@ -111,6 +111,8 @@ class State:
 
     def deactivate(self) -> None:
         self.active = False
+        if self.inline is not None:
+            self.inline.close()
         self.inline = None
         self.policy = None
         self.guardrails = None

@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import metrics
+from opentelemetry import metrics, trace
 from opentelemetry.trace import Span
 
 from .. import semconv
+from .._call import untraced
 from .._cooperate import background
 from .._guard import call_guarded
 from .._messages import content_text, evidence_from_messages
@@ -28,11 +29,13 @@ from ..evaluators import (
     Groundedness,
     HallucinationScore,
     JsonSchemaAdherence,
+    JudgeWorker,
+    LLMJudge,
     TaskCompletion,
     ToolSelectionAccuracy,
 )
 from ._enforce import decide_after_evaluations
-from ._policy import EvaluatorRule, Policy
+from ._policy import EvaluatorRule, Policy, Route
 
 if TYPE_CHECKING:
     from .._call import ModelCall
@@ -93,6 +96,12 @@ class InlineEvaluators:
             self.evaluators[rule.name] = (
                 factory() if rule.threshold is None else factory(threshold=rule.threshold)
             )
+        # LLM judges (T2) per evaluator name: sampled, on a bounded worker, off the request path.
+        self.judges: dict[str, tuple[LLMJudge, JudgeWorker, EvaluatorRule]] = {}
+        for rule in policy.evaluators:
+            if rule.judge is not None:
+                worker = JudgeWorker(sample_rate=rule.judge_sample)
+                self.judges[rule.name] = (LLMJudge(route_judge(policy.routes[rule.judge])), worker, rule)
         self.failures = meter.create_counter(
             semconv.METRIC_EVALUATION_FAILURES,
             unit="{evaluation}",
@@ -101,6 +110,37 @@ class InlineEvaluators:
 
     def __bool__(self) -> bool:
         return bool(self.evaluators)
+
+    def close(self) -> None:
+        for _, worker, _ in self.judges.values():
+            worker.close()
+
+    def submit_judge(self, name: str, span: Span, request: str, answer: str, context: list[str]) -> None:
+        """Queue the LLM judge of evaluator ``name`` for this step, if it has one and is sampled."""
+        entry = self.judges.get(name)
+        if entry is None or not answer.strip():
+            return
+        judge, worker, rule = entry
+        threshold = rule.threshold if rule.threshold is not None else 0.5
+        span_context = span.get_span_context()
+
+        def task() -> EvaluationResult:
+            if name == "task_completion":
+                return judge.task_completion(request, answer, threshold)
+            return judge.groundedness(answer, "\n".join(context), threshold)
+
+        worker.submit(task, lambda result: self._record_judged(span_context, rule, result))
+
+    def _record_judged(self, span_context: Any, rule: EvaluatorRule, result: EvaluationResult) -> None:
+        # The evaluated span has usually ended by now: the verdict goes on a child span of it.
+        parent = trace.set_span_in_context(trace.NonRecordingSpan(span_context))
+        span = STATE.tracer.start_span(
+            f"evaluate {rule.name}", context=parent, links=[trace.Link(span_context)]
+        )
+        try:
+            self.record(span, [Evaluation(rule, result)], {}, STATE.capture_content)
+        finally:
+            span.end()
 
     @property
     def enforcing(self) -> bool:
@@ -235,6 +275,9 @@ def _prepare_step(call: ModelCall, record: StepRecord) -> StepJob:
 
 def _run_step(inline: InlineEvaluators, call: ModelCall, job: StepJob) -> None:
     evaluations = inline.evaluate_step(job.record, job.evidence, job.previous_calls)
+    if inline.judges:
+        context = job.evidence or _context_from_messages(job.record.messages)
+        inline.submit_judge("groundedness", call.span, job.request, job.record.output_text, context)
     if job.run_messages is not None:
         evaluations += inline.evaluate_run(job.request, job.record.output_text, job.run_messages)
     inline.record(call.span, evaluations, call.metric_attributes, STATE.capture_content)
@@ -275,3 +318,28 @@ def evaluate_run_end(span: Span, run: Run) -> None:
         return
     evaluations = inline.evaluate_run(run.last_request, run.last_answer, run.last_messages)
     inline.record(span, evaluations, {}, STATE.capture_content)
+    inline.submit_judge("task_completion", span, run.last_request, run.last_answer, [])
+
+
+def route_judge(route: Route) -> Any:
+    """Return ``judge(prompt) -> str`` that asks the route's model at temperature 0, untraced."""
+    import openai
+
+    client = openai.OpenAI(
+        base_url=route.base_url,
+        api_key=route.api_key() or "not-needed",
+        timeout=route.timeout or 60.0,
+        max_retries=0,
+    )
+
+    def judge(prompt: str) -> str:
+        with untraced():
+            response = client.chat.completions.create(
+                model=route.model,
+                messages=[{"role": "user", "content": prompt}],
+                temperature=0.0,
+                max_tokens=256,
+            )
+        return response.choices[0].message.content or ""
+
+    return judge

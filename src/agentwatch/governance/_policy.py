@@ -22,6 +22,7 @@ else:  # pragma: no cover - Python 3.10
 
 EVALUATOR_NAMES = ("groundedness", "hallucination", "tool_selection", "task_completion", "json_schema")
 GUARDRAIL_NAMES = ("pii", "secrets", "prompt_injection", "blocked_topics", "json_schema", "groundedness")
+JUDGED_EVALUATORS = ("groundedness", "task_completion")
 EVALUATOR_ACTIONS = ("flag", "block", "raise", "fallback")
 GUARDRAIL_ACTIONS = ("flag", "redact", "block", "raise", "fallback")
 STAGES = ("input", "output")
@@ -95,17 +96,27 @@ class Route:
 
 @dataclass(frozen=True)
 class EvaluatorRule:
-    """One inline evaluator: its threshold (None keeps the evaluator's default) and failure action."""
+    """One inline evaluator: threshold (None keeps the evaluator's default), failure action, and
+    an optional LLM judge (T2) on a policy route for a sampled share of steps, off the request path.
+    """
 
     name: str
     threshold: float | None = None
     on_fail: str = "flag"
+    judge: str | None = None  # a route name
+    judge_sample: float = 0.1
 
     def __post_init__(self) -> None:
         _choice("evaluator", self.name, EVALUATOR_NAMES)
         _choice("action", self.on_fail, EVALUATOR_ACTIONS)
         if self.threshold is not None:
             _number(f"threshold of evaluator {self.name!r}", self.threshold, 0, 1)
+        _number(f"judge_sample of evaluator {self.name!r}", self.judge_sample, 0, 1)
+        if self.judge is not None and self.name not in JUDGED_EVALUATORS:
+            raise PolicyError(
+                f"Evaluator {self.name!r} has no LLM judge. Evaluators with a judge: "
+                f"{', '.join(JUDGED_EVALUATORS)}."
+            )
 
 
 @dataclass(frozen=True)
@@ -200,6 +211,13 @@ class Policy:
             if rule.name in seen:
                 raise PolicyError(f"Evaluator {rule.name!r} is listed twice; keep one [[evaluators]] entry.")
             seen.add(rule.name)
+            if rule.judge is not None:
+                if not names:
+                    raise PolicyError(
+                        f"Unknown route {rule.judge!r} for the judge of {rule.name!r}. "
+                        "Valid routes: none defined."
+                    )
+                _choice("route", rule.judge, names)
             if rule.on_fail == "fallback" and self.fallback is None:
                 raise PolicyError(
                     f"Evaluator {rule.name!r} has on_fail = 'fallback' but the policy has no [fallback]."

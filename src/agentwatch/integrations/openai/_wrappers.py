@@ -16,7 +16,7 @@ from typing import Any
 from opentelemetry import trace
 
 from ... import semconv
-from ..._call import ModelCall, framework_call
+from ..._call import ModelCall, framework_call, tracing_suppressed
 from ..._guard import call_guarded
 from ..._messages import evidence_from_messages
 from ..._state import STATE
@@ -148,7 +148,7 @@ def _keep_evidence(call: ModelCall, messages: Any) -> None:
 
 def _pass_through(instance: Any) -> bool:
     """Return True when this SDK call must not start a span of its own."""
-    if not STATE.active or _inside_call.get():
+    if not STATE.active or _inside_call.get() or tracing_suppressed():
         return True
     outer = framework_call()
     if outer is None:
