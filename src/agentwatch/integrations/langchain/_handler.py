@@ -10,6 +10,7 @@ in progress when ``uninstrument()`` is called still end their spans.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
@@ -23,6 +24,7 @@ from ..._guard import call_guarded, guarded
 from ..._messages import dumps, evidence_from_messages
 from ..._state import STATE
 from ..._trajectory import Run, current_run, end_agent_span, start_agent_span, step_for_call
+from ...governance._inline import StepRecord
 from . import _extract
 from ._runs import (
     KIND_AGENT,
@@ -223,6 +225,13 @@ class AgentwatchCallbackHandler(BaseCallbackHandler):
             call.span.set_attribute(semconv.REQUEST_STREAM, True)
         if run is not None:
             call_guarded("langchain.evidence", _keep_message_evidence, call, messages, default=None)
+        if STATE.inline is not None:
+            call.record = StepRecord(
+                messages=_extract.openai_messages(messages),
+                tools=list(params.get("tools") or ()),
+                tool_choice=params.get("tool_choice"),
+                response_format=params.get("response_format"),
+            )
 
     def on_llm_new_token(
         self, token: str | list[str | dict[str, Any]], *, run_id: UUID, **kwargs: Any
@@ -391,6 +400,22 @@ def _keep_message_evidence(call: ModelCall, messages: Sequence[Any]) -> None:
 def _record_response(call: ModelCall, response: Any) -> None:
     call.set_attributes(_extract.model_response(response, STATE.capture_content))
     call.set_usage(*_extract.usage(response))
+    if call.record is not None:
+        call.record.output_text, call.record.tool_calls = _answer(response)
+
+
+def _answer(response: Any) -> tuple[str, list[dict[str, Any]]]:
+    """Return the first generation's text and tool calls, for inline evaluators."""
+    generations = getattr(response, "generations", None) or []
+    first = generations[0][0] if generations and generations[0] else None
+    message = getattr(first, "message", None)
+    text = getattr(first, "text", "") or ""
+    calls = [
+        {"name": call.get("name"), "arguments": json.dumps(call.get("args") or {})}
+        for call in getattr(message, "tool_calls", None) or ()
+        if isinstance(call, dict)
+    ]
+    return (text if isinstance(text, str) else ""), calls
 
 
 def _record_tool_result(entry: Entry, output: Any) -> None:

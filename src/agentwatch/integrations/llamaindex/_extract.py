@@ -17,6 +17,7 @@ from typing import Any
 from opentelemetry.util.types import AttributeValue
 
 from ... import semconv
+from ...governance._inline import StepRecord
 from ._classify import Kind
 
 Pairs = Iterator[tuple[str, AttributeValue]]
@@ -246,3 +247,39 @@ def tool_output_text(result: Any) -> str:
     if isinstance(content, str):
         return content
     return "" if result is None else str(result)
+
+
+def step_record(bound_args: inspect.BoundArguments, kind: Kind) -> StepRecord:
+    """Return what inline evaluators need of a model call's request, in the OpenAI message shape."""
+    if kind is Kind.CHAT:
+        messages = [
+            {
+                "role": str(getattr(field(message, "role"), "value", field(message, "role"))),
+                "content": _text(message),
+            }
+            for message in argument(bound_args, "messages") or ()
+        ]
+    else:
+        prompt = argument(bound_args, "prompt")
+        messages = [{"role": "user", "content": prompt if isinstance(prompt, str) else ""}]
+    return StepRecord(messages=messages, tools=[])
+
+
+def _text(message: Any) -> str:
+    content = field(message, "content")
+    return content if isinstance(content, str) else ""
+
+
+def answer(response: Any) -> tuple[str, list[dict[str, Any]]]:
+    """Return a ``ChatResponse`` or ``CompletionResponse`` text and tool calls, for inline evaluators."""
+    message = field(response, "message")
+    text = _text(message) if message is not None else field(response, "text")
+    calls = [
+        {"name": call["name"], "arguments": _arguments_text(call["arguments"])}
+        for call in _tool_call_parts(field(field(message, "additional_kwargs"), "tool_calls"))
+    ]
+    return (text if isinstance(text, str) else ""), calls
+
+
+def _arguments_text(arguments: Any) -> str:
+    return arguments if isinstance(arguments, str) else dumps(arguments)

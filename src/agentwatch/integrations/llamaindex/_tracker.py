@@ -172,6 +172,8 @@ class Tracker:
             method = label.rpartition(".")[2]
             attributes.update(extract.model_request(instance, bound_args, kind, method, capture))
             call = ModelCall(_OPERATIONS[kind], model, attributes.items(), run=run, context=context)
+            if STATE.inline is not None and kind is not Kind.EMBED:
+                call.record = extract.step_record(bound_args, kind)
             return Entry(span_id, kind, instance, call.span, call.run, call)
 
         if kind in ROOT_KINDS:
@@ -234,6 +236,8 @@ class Tracker:
                 call.set_attributes(extract.embedding_response(result))
                 return
             call.set_attributes(extract.model_response(result, entry.kind, capture))
+            if call.record is not None:
+                call.record.output_text, call.record.tool_calls = extract.answer(result)
             input_tokens, output_tokens = extract.usage(result)
             if input_tokens is not None or output_tokens is not None:
                 call.set_usage(input_tokens, output_tokens)
