@@ -47,6 +47,7 @@ class ModelCall:
         "_metric_attributes",
         "fallback_attempt",
         "first_chunk_ns",
+        "guard_context",
         "record",
         "redactor",
         "run",
@@ -103,6 +104,7 @@ class ModelCall:
         self.record: Any = None
         self.verdict: Any = None  # what the policy says to do about this attempt, if it failed
         self.redactor: Any = None  # the vault of values the input guardrails replaced
+        self.guard_context: list[str] | None = None  # evidence for an output groundedness guardrail
         self.fallback_attempt = 0
         self.first_chunk_ns: int | None = None
         self.usage: tuple[int | None, int | None] = (None, None)

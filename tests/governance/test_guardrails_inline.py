@@ -200,3 +200,25 @@ def test_output_secret_redacted(recorder: Recorder, exporter: Any, use_policy: A
     assert "AKIAIOSFODNN7EXAMPLE" not in response.choices[0].message.content
     (span,) = exporter.get_finished_spans()
     assert guardrail_events(span)[0][semconv.GUARDRAIL_STAGE] == "output"
+
+
+def test_output_groundedness_guardrail_uses_messages(
+    recorder: Recorder, exporter: Any, use_policy: Any
+) -> None:
+    use_policy(policy(GuardrailRule("groundedness", "output", "block")))
+    recorder.json(chat_completion("Refunds are available for 60 days."))
+    client, _ = make_clients(recorder, base_url=LOCAL)
+
+    response = client.chat.completions.create(
+        model="smollm2",
+        messages=[
+            {"role": "system", "content": "Refund requests must be filed within 30 days."},
+            {"role": "user", "content": "Refund window?"},
+        ],
+    )
+
+    assert response.choices[0].finish_reason == "content_filter"
+    (span,) = exporter.get_finished_spans()
+    (event,) = guardrail_events(span)
+    assert event[semconv.GUARDRAIL_NAME] == "groundedness"
+    assert event[semconv.GUARDRAIL_PASSED] is False

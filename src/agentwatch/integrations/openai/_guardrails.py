@@ -15,7 +15,7 @@ from typing import Any
 
 from ... import semconv
 from ..._call import ModelCall
-from ..._messages import content_text, field
+from ..._messages import content_text, evidence_from_messages, field
 from ..._state import STATE
 from ...guardrails import GuardrailOutcome, Redactor
 
@@ -71,6 +71,8 @@ def check_input(call: ModelCall, kwargs: dict[str, Any]) -> InputDecision:
     messages = kwargs.get("messages")
     if suite is None or not isinstance(messages, list):
         return InputDecision(None)
+    evidence = [] if call.run.implicit else call.run.evidence_texts()
+    call.guard_context = evidence or [text for _, text, _ in evidence_from_messages(messages) if text.strip()]
     redactor = Redactor()
     decision = InputDecision(None, redactor=redactor)
     redacted: dict[int, str] = {}
@@ -126,7 +128,7 @@ def check_output(call: ModelCall, response: Any) -> InputDecision:
     text = content_text(field(field(choices[0], "message"), "content")) if choices else ""
     if not text:
         return InputDecision(None)
-    outcome = suite.run(text, stage="output")
+    outcome = suite.run(text, stage="output", context=call.guard_context)
     _record(call, outcome)
     if outcome.action is None:
         return InputDecision(None)
