@@ -99,13 +99,16 @@ def test_app_provider_is_used(tmp_path: Path, exporter: object, tracer_provider:
 
 @pytest.mark.parametrize("variable", ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"])
 def test_otlp_endpoint_creates_no_store(tmp_path: Path, variable: str) -> None:
-    # Port 9 on loopback refuses the connection, so the export fails fast and quietly.
+    # Port 9 on loopback refuses the connection, so the export fails fast.
     endpoint = "http://127.0.0.1:9" + ("/v1/traces" if "TRACES" in variable else "")
     result = run_script(tmp_path, {variable: endpoint, "OTEL_EXPORTER_OTLP_TIMEOUT": "1"})
 
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / ".agentwatch").exists()
-    assert "Traceback" not in result.stderr
+    assert "Failed to export" in result.stderr  # the spans went to the OTLP exporter
+    # The exporters' retry threads at exit can make CPython print its own weakref traceback
+    # (seen once with openai 2.x); no frame of agentwatch may appear in what is printed.
+    assert "/agentwatch/" not in result.stderr
 
 
 def test_deferred_evaluations_stored_at_exit(tmp_path: Path) -> None:
