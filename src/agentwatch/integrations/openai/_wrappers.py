@@ -197,14 +197,25 @@ def _before_call(endpoint: Endpoint, call: ModelCall, kwargs: dict[str, Any]) ->
     return early
 
 
-def _early_answer(call: ModelCall, early: _Early) -> Any:
-    """End the call without asking the model: raise, or answer with a content-filter notice."""
-    call_guarded("openai.response", call.end, default=None)
+def _early_answer(call: ModelCall, early: _Early, end: bool = True) -> Any:
+    """End the call without asking the model: raise, or answer with a content-filter notice.
+
+    ``end`` is False for a framework's span, which the framework ends itself.
+    """
+    if end:
+        call_guarded("openai.response", call.end, default=None)
     if early.action == "block" and not early.stream:
         model = call.metric_attributes.get(semconv.GEN_AI_REQUEST_MODEL)
         return blocked_chat_completion(str(model) if model else None, early.check, early.reason)
     # A stream cannot be answered with a ChatCompletion, so a blocked stream raises.
     raise GuardrailViolation(early.check, early.reason, "input")
+
+
+def governed_framework_call() -> ModelCall | None:
+    """Return the framework's call when a policy must act on the SDK call made inside it."""
+    if STATE.policy is None or not STATE.active or tracing_suppressed() or _inside_call.get():
+        return None
+    return framework_call()
 
 
 def _finish_attempt(endpoint: Endpoint, call: ModelCall, result: Any) -> Any:
@@ -219,6 +230,11 @@ def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        outer = governed_framework_call()
+        if outer is not None and endpoint.messages_param is not None:
+            from ._framework import framework_sync  # it imports this module
+
+            return framework_sync(endpoint, outer, wrapped, instance, args, kwargs)
         if _pass_through(instance):
             return wrapped(*args, **kwargs)
         call = call_guarded("openai.request", start_call, endpoint, instance, kwargs, default=None)
@@ -284,10 +300,12 @@ def _reissue_sync(
             return original_function(wrapped)(resource, *args, **new_kwargs)
         with call.activated():
             result = original_function(wrapped)(resource, *args, **new_kwargs)
-    except Exception as exc:  # noqa: BLE001 - any failure of the fallback gives the first outcome
+    except Exception as exc:
         if call is not None:
             call_guarded("openai.error", call.end_for_exception, exc, default=None)
         if error is None:
+            if answer is None:  # nothing was answered before: the fallback's error is the outcome
+                raise
             return answer
         failed_again = True
     else:
@@ -301,6 +319,11 @@ def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
     async def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        outer = governed_framework_call()
+        if outer is not None and endpoint.messages_param is not None:
+            from ._framework import framework_async  # it imports this module
+
+            return await framework_async(endpoint, outer, wrapped, instance, args, kwargs)
         if _pass_through(instance):
             return await wrapped(*args, **kwargs)
         call = call_guarded("openai.request", start_call, endpoint, instance, kwargs, default=None)
@@ -368,10 +391,12 @@ async def _reissue_async(
             return await original_function(wrapped)(resource, *args, **new_kwargs)
         with call.activated():
             result = await original_function(wrapped)(resource, *args, **new_kwargs)
-    except Exception as exc:  # noqa: BLE001 - any failure of the fallback gives the first outcome
+    except Exception as exc:
         if call is not None:
             call_guarded("openai.error", call.end_for_exception, exc, default=None)
         if error is None:
+            if answer is None:  # nothing was answered before: the fallback's error is the outcome
+                raise
             return answer
         failed_again = True
     else:
