@@ -33,6 +33,12 @@ readonly PYTHON="${PYTHON:-python3}"
 readonly START_TIMEOUT_S="${AGENTWATCH_TOOL_MODEL_START_TIMEOUT:-60}"
 readonly STOP_TIMEOUT_S=10
 
+readonly SCRIPT_NAME="tool_model.sh"
+readonly SERVER_LABEL="the tool model server"
+readonly SERVER_COMMAND="$VENV_PYTHON -m llama_cpp.server"
+# shellcheck source=scripts/_server_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_server_lib.sh"
+
 usage() {
     cat <<EOF
 Usage: $(basename "$0") COMMAND [ARGS]
@@ -60,26 +66,6 @@ Files:
   server log  $SERVER_LOG
   PID file    $PID_FILE
 EOF
-}
-
-log() {
-    echo "tool_model.sh: $*" >&2
-}
-
-die() {
-    log "error: $*"
-    exit 1
-}
-
-require_commands() {
-    local name
-    for name in "$@"; do
-        command -v "$name" >/dev/null 2>&1 || die "required command '$name' not found in PATH; install it and retry"
-    done
-}
-
-cpu_count() {
-    nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2
 }
 
 # --- install -----------------------------------------------------------------
@@ -127,45 +113,6 @@ install_server() {
 }
 
 # --- server process ----------------------------------------------------------
-
-# Print the PID from the PID file if that process is alive and runs
-# llama_cpp.server from the cached virtual environment. A PID file whose
-# process is gone, or whose PID now belongs to another program, is deleted.
-running_pid() {
-    [[ -f "$PID_FILE" ]] || return 1
-
-    local pid
-    pid="$(tr -dc '0-9' <"$PID_FILE")"
-    if [[ -z "$pid" ]] || ! kill -0 "$pid" 2>/dev/null; then
-        rm -f "$PID_FILE" "$PORT_FILE"
-        return 1
-    fi
-
-    local command_line
-    command_line="$(ps -p "$pid" -o args= 2>/dev/null || true)"
-    if [[ "$command_line" != "$VENV_PYTHON -m llama_cpp.server"* ]]; then
-        log "PID $pid from $PID_FILE is not the tool model server (it runs: ${command_line:-unknown}); deleting the stale PID file"
-        rm -f "$PID_FILE" "$PORT_FILE"
-        return 1
-    fi
-
-    echo "$pid"
-}
-
-validate_port() {
-    local port="$1"
-    if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
-        die "invalid port '$port'; expected an integer from 1 to 65535"
-    fi
-}
-
-# Succeed when something accepts TCP connections on 127.0.0.1:PORT.
-# curl exits with 7 (failed to connect) when nothing listens on the port.
-port_in_use() {
-    local status=0
-    curl --noproxy '*' --silent --output /dev/null --max-time 2 "http://127.0.0.1:$1/" || status=$?
-    [[ $status -ne 7 ]]
-}
 
 # The llama-cpp-python server has no /health route; /v1/models answers once the model is loaded.
 server_ready() {
@@ -227,43 +174,6 @@ start_server() {
     stop_pid "$pid"
     rm -f "$PID_FILE" "$PORT_FILE"
     die "timed out after $START_TIMEOUT_S s waiting for HTTP 200 from http://127.0.0.1:$port/v1/models; see $SERVER_LOG"
-}
-
-# Send SIGTERM to PID, then SIGKILL if it is still alive after STOP_TIMEOUT_S.
-stop_pid() {
-    local pid="$1"
-    kill -TERM "$pid" 2>/dev/null || return 0
-
-    local deadline=$((SECONDS + STOP_TIMEOUT_S))
-    while kill -0 "$pid" 2>/dev/null; do
-        if ((SECONDS >= deadline)); then
-            log "the tool model server (PID $pid) did not exit ${STOP_TIMEOUT_S} s after SIGTERM; sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            break
-        fi
-        sleep 0.2
-    done
-}
-
-stop_server() {
-    local pid
-    if ! pid="$(running_pid)"; then
-        log "the tool model server is not running"
-        return 0
-    fi
-
-    stop_pid "$pid"
-    rm -f "$PID_FILE" "$PORT_FILE"
-    log "stopped the tool model server (PID $pid)"
-}
-
-server_status() {
-    local pid
-    if ! pid="$(running_pid)"; then
-        log "the tool model server is not running"
-        return 1
-    fi
-    echo "pid=$pid port=$(cat "$PORT_FILE" 2>/dev/null || echo unknown)"
 }
 
 main() {

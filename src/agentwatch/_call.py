@@ -102,7 +102,7 @@ class ModelCall:
         self._metric_attributes = {k: attributes[k] for k in _METRIC_KEYS if k in attributes}
         # What inline evaluators judge; integrations fill it only when a policy names evaluators.
         self.record: Any = None
-        self.verdict: Any = None  # what the policy says to do about this attempt, if it failed
+        self.verdict: Any = None  # the policy's action for this attempt, if it failed
         self.redactor: Any = None  # the vault of values the input guardrails replaced
         self.guard_context: list[str] | None = None  # evidence for an output groundedness guardrail
         self.fallback_attempt = 0

@@ -1,4 +1,4 @@
-"""Carry out what the policy says when a step fails: fall back, block or raise.
+"""Policy actions for a failed step: fall back, block or raise.
 
 The decision is made while the failed attempt's span is still open, so the evaluation that
 triggered it and the ``agentwatch.fallback`` event both sit on that attempt. A fallback attempt

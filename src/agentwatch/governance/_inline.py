@@ -85,7 +85,7 @@ def _context_from_messages(messages: Any) -> list[str]:
 
 
 class InlineEvaluators:
-    """The evaluator instances a policy asks for, and the code that runs them on spans."""
+    """The evaluator instances a policy names, and the code that runs them on spans."""
 
     def __init__(self, policy: Policy, meter: metrics.Meter) -> None:
         self.rules = {rule.name: rule for rule in policy.evaluators}
@@ -182,7 +182,7 @@ class InlineEvaluators:
         return results
 
     def evaluate_run(self, request: str, answer: str, messages: Any) -> list[Evaluation]:
-        """Run task completion on a finished run, if the policy asks for it."""
+        """Run task completion on a finished run, if the policy names it."""
         evaluator = self.evaluators.get("task_completion")
         if evaluator is None:
             return []
@@ -322,7 +322,7 @@ def evaluate_run_end(span: Span, run: Run) -> None:
 
 
 def route_judge(route: Route) -> Any:
-    """Return ``judge(prompt) -> str`` that asks the route's model at temperature 0, untraced."""
+    """Return ``judge(prompt) -> str``: the route's model at temperature 0, not traced as a step."""
     import openai
 
     client = openai.OpenAI(

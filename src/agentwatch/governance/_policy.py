@@ -58,7 +58,7 @@ def _known_keys(where: str, data: Mapping[str, Any], valid: Iterable[str]) -> No
 
 @dataclass(frozen=True)
 class Route:
-    """A model endpoint the policy knows: matched to calls by model and base URL."""
+    """A model endpoint named in the policy, matched to calls by model and base URL."""
 
     name: str
     model: str
@@ -136,7 +136,7 @@ class GuardrailRule:
 
 @dataclass(frozen=True)
 class Fallback:
-    """Where a failed call is re-issued, on which triggers, and how often."""
+    """The fallback: the route a failed call is re-issued on, the triggers, and the attempts."""
 
     to: str
     on: tuple[str, ...] = ("error", "timeout")

@@ -1,7 +1,7 @@
 """Policy actions on SDK calls that a framework (LangChain, LlamaIndex) traces itself.
 
 The framework's span stays the one chat span of the call. Input guardrails record on it and may
-redact, block or fall back; an error falls back to the approved route, whose attempt is a chat
+redact, block or fall back. An error falls back to the approved route, whose attempt is a chat
 span under the framework's span. The framework then reads the approved route's response as its
 own. Failed evaluations cannot act here: the framework evaluates after the SDK call returned.
 """
@@ -26,9 +26,11 @@ from ._wrappers import (
 )
 
 
-def _framework_before(endpoint: Endpoint, outer: ModelCall, kwargs: dict[str, Any]) -> _Early:
-    early = _before_call(endpoint, outer, apply_route_timeout(kwargs, outer))
-    return early
+def _prepare(endpoint: Endpoint, outer: ModelCall, instance: Any, kwargs: dict[str, Any]) -> _Early | None:
+    """Give the framework's span the server, and run the input guardrails on the request."""
+    call_guarded("openai.framework", outer.set_attributes, server_attributes(instance), default=None)
+    timed = apply_route_timeout(kwargs, outer)
+    return call_guarded("guardrails.input", _before_call, endpoint, outer, timed, default=None)
 
 
 def _framework_after(outer: ModelCall, result: Any) -> Any:
@@ -72,11 +74,10 @@ def framework_sync(
 ) -> Any:
     """Apply the policy to an SDK call a framework traces: guardrails, and fallback on errors.
 
-    The framework's span stays the one chat span for the call; a fallback attempt is a chat span
+    The framework's span stays the one chat span for the call. A fallback attempt is a chat span
     under it, and the framework reads the approved route's response as its own.
     """
-    call_guarded("openai.framework", outer.set_attributes, server_attributes(instance), default=None)
-    early = call_guarded("guardrails.input", _framework_before, endpoint, outer, kwargs, default=None)
+    early = _prepare(endpoint, outer, instance, kwargs)
     if early is not None:
         if early.action == "fallback" and early.plan is not None:
             return _reissue_sync(endpoint, early.plan, outer, wrapped, instance, args, kwargs, None, None)
@@ -107,9 +108,8 @@ async def framework_async(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
-    """The async twin of ``_framework_sync``: only the SDK calls are awaited."""
-    call_guarded("openai.framework", outer.set_attributes, server_attributes(instance), default=None)
-    early = call_guarded("guardrails.input", _framework_before, endpoint, outer, kwargs, default=None)
+    """Apply the policy to an SDK call a framework traces, awaiting the SDK; see ``framework_sync``."""
+    early = _prepare(endpoint, outer, instance, kwargs)
     if early is not None:
         if early.action == "fallback" and early.plan is not None:
             return await _reissue_async(

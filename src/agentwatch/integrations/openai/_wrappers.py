@@ -65,7 +65,7 @@ def start_call(
 ) -> ModelCall:
     """Start the span of one call, with every request attribute set at start for samplers.
 
-    ``fallback`` names the failed attempt and the plan when this call re-issues it;
+    ``fallback`` names the failed attempt and the plan when this call re-issues it.
     ``mirror_of`` links a mirror call to its primary and gives it the primary's step.
     """
     capture = STATE.capture_content
@@ -279,6 +279,26 @@ def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
     return wrapper
 
 
+def _start_reissue(
+    endpoint: Endpoint, plan: FallbackPlan, failed: ModelCall, instance: Any, kwargs: dict[str, Any]
+) -> tuple[Any, dict[str, Any], ModelCall | None]:
+    """Return the approved route's resource, the request for it, and the traced attempt."""
+    resource, new_kwargs = fallback_target(instance, kwargs, plan)
+    call = call_guarded(
+        "openai.request", start_call, endpoint, resource, new_kwargs, (failed, plan), default=None
+    )
+    return resource, new_kwargs, call
+
+
+def _reissue_failed(call: ModelCall | None, exc: Exception, error: BaseException | None, answer: Any) -> Any:
+    """End a failed fallback attempt; return the exception the caller gets, or None for ``answer``."""
+    if call is not None:
+        call_guarded("openai.error", call.end_for_exception, exc, default=None)
+    if error is not None:
+        return error  # the first attempt's exception, as the caller would have seen it
+    return exc if answer is None else None  # with nothing answered before, the fallback's error
+
+
 def _reissue_sync(
     endpoint: Endpoint,
     plan: FallbackPlan,
@@ -291,28 +311,21 @@ def _reissue_sync(
     answer: Any,
 ) -> Any:
     """Re-issue the call on the approved route; on failure the caller gets the first outcome."""
-    resource, new_kwargs = fallback_target(instance, kwargs, plan)
-    call = call_guarded(
-        "openai.request", start_call, endpoint, resource, new_kwargs, (failed, plan), default=None
-    )
+    resource, new_kwargs, call = _start_reissue(endpoint, plan, failed, instance, kwargs)
+    function = original_function(wrapped)
     try:
         if call is None:
-            return original_function(wrapped)(resource, *args, **new_kwargs)
+            return function(resource, *args, **new_kwargs)
         with call.activated():
-            result = original_function(wrapped)(resource, *args, **new_kwargs)
-    except Exception as exc:
-        if call is not None:
-            call_guarded("openai.error", call.end_for_exception, exc, default=None)
-        if error is None:
-            if answer is None:  # nothing was answered before: the fallback's error is the outcome
-                raise
+            result = function(resource, *args, **new_kwargs)
+    except Exception as exc:  # noqa: BLE001 - any failure of the fallback gives the first outcome
+        outcome = _reissue_failed(call, exc, error, answer)
+        if outcome is None:
             return answer
-        failed_again = True
     else:
-        failed_again = False
-    if failed_again:
-        raise error  # type: ignore[misc]  # the first attempt's exception, as the caller would see it
-    return _finish_attempt(endpoint, call, result) if call is not None else result
+        return _finish_attempt(endpoint, call, result)
+    # Raised outside the except block, so the first attempt's exception keeps its own context.
+    raise outcome
 
 
 def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
@@ -381,26 +394,19 @@ async def _reissue_async(
     error: BaseException | None,
     answer: Any,
 ) -> Any:
-    """Re-issue the call on the approved route; the async twin of ``_reissue_sync``."""
-    resource, new_kwargs = fallback_target(instance, kwargs, plan)
-    call = call_guarded(
-        "openai.request", start_call, endpoint, resource, new_kwargs, (failed, plan), default=None
-    )
+    """Re-issue the call on the approved route, awaiting the SDK; see ``_reissue_sync``."""
+    resource, new_kwargs, call = _start_reissue(endpoint, plan, failed, instance, kwargs)
+    function = original_function(wrapped)
     try:
         if call is None:
-            return await original_function(wrapped)(resource, *args, **new_kwargs)
+            return await function(resource, *args, **new_kwargs)
         with call.activated():
-            result = await original_function(wrapped)(resource, *args, **new_kwargs)
-    except Exception as exc:
-        if call is not None:
-            call_guarded("openai.error", call.end_for_exception, exc, default=None)
-        if error is None:
-            if answer is None:  # nothing was answered before: the fallback's error is the outcome
-                raise
+            result = await function(resource, *args, **new_kwargs)
+    except Exception as exc:  # noqa: BLE001 - any failure of the fallback gives the first outcome
+        outcome = _reissue_failed(call, exc, error, answer)
+        if outcome is None:
             return answer
-        failed_again = True
     else:
-        failed_again = False
-    if failed_again:
-        raise error  # type: ignore[misc]  # the first attempt's exception, as the caller would see it
-    return _finish_attempt(endpoint, call, result) if call is not None else result
+        return _finish_attempt(endpoint, call, result)
+    # Raised outside the except block, so the first attempt's exception keeps its own context.
+    raise outcome
