@@ -36,6 +36,8 @@ _METRIC_KEYS = (
     semconv.SERVER_PORT,
     semconv.ROUTE_NAME,
 )
+# Keys a span may learn after it started (the framework's span learns its route from the SDK call).
+_LATE_METRIC_KEYS = frozenset((semconv.GEN_AI_RESPONSE_MODEL, semconv.ROUTE_NAME))
 
 
 class ModelCall:
@@ -135,7 +137,7 @@ class ModelCall:
     def set_attributes(self, attributes: Attributes) -> None:
         for key, value in attributes:
             self.span.set_attribute(key, value)
-            if key == semconv.GEN_AI_RESPONSE_MODEL:
+            if key in _LATE_METRIC_KEYS:
                 self._metric_attributes[key] = value
 
     def set_usage(self, input_tokens: int | None, output_tokens: int | None) -> None:

@@ -311,6 +311,13 @@ def evaluate_call_end(call: ModelCall, record: StepRecord, extra: Any, end_ns: i
     return False
 
 
+def evaluate_now(call: ModelCall, record: StepRecord) -> None:
+    """Evaluate a model step at once, whatever the policy's actions; the verdict lands on ``call``."""
+    inline = STATE.inline
+    if inline is not None:
+        _run_step(inline, call, _prepare_step(call, record))
+
+
 def evaluate_run_end(span: Span, run: Run) -> None:
     """Judge task completion of a finished run on its root span."""
     inline = STATE.inline

@@ -1,20 +1,28 @@
 """Policy actions on SDK calls that a framework (LangChain, LlamaIndex) traces itself.
 
-The framework's span stays the one chat span of the call. Input guardrails record on it and may
-redact, block or fall back. An error falls back to the approved route, whose attempt is a chat
-span under the framework's span. The framework then reads the approved route's response as its
-own. Failed evaluations cannot act here: the framework evaluates after the SDK call returned.
+The framework's span stays the one chat span of the call. Before the model call, the input
+guardrails record on it and may redact, block or fall back; an error falls back to the approved
+route. After it, while the framework has not read the answer yet, the output guardrails and the
+acting evaluators judge the answer, so a failed check can block it, raise, or replace it with the
+approved route's answer. A fallback attempt is a chat span under the framework's span, and the
+framework reads its response as its own. Mirroring starts from here too.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ... import semconv
 from ..._call import ModelCall
 from ..._guard import call_guarded
-from ._extract import server_attributes
+from ..._state import STATE
+from ...governance._enforce import GuardrailViolation, blocked_chat_completion
+from ...governance._inline import evaluate_now
+from ._extract import base_url_of, given, server_attributes
 from ._guardrails import restore_answer
-from ._policy import apply_route_timeout, plan_for_error
+from ._mirror import maybe_mirror
+from ._policy import apply_route_timeout, is_chat_completion, plan_for_error
+from ._response import apply_output_guardrails, is_legacy_response
 from ._wrappers import (
     Endpoint,
     _before_call,
@@ -23,27 +31,74 @@ from ._wrappers import (
     _inside_call,
     _reissue_async,
     _reissue_sync,
+    _step_record,
 )
 
 
+def _route_and_server(outer: ModelCall, instance: Any, kwargs: dict[str, Any]) -> None:
+    attributes: list[tuple[str, Any]] = list(server_attributes(instance))
+    policy = STATE.policy
+    if policy is not None and policy.routes:
+        model = given(kwargs, "model")
+        route = policy.route_for(model if isinstance(model, str) else None, base_url_of(instance))
+        if route is not None:
+            attributes.append((semconv.ROUTE_NAME, route.name))
+    outer.set_attributes(attributes)
+
+
 def _prepare(endpoint: Endpoint, outer: ModelCall, instance: Any, kwargs: dict[str, Any]) -> _Early | None:
-    """Give the framework's span the server, and run the input guardrails on the request."""
-    call_guarded("openai.framework", outer.set_attributes, server_attributes(instance), default=None)
+    """Give the framework's span the server and route, and run the input guardrails on the request."""
+    call_guarded("openai.framework", _route_and_server, outer, instance, kwargs, default=None)
     timed = apply_route_timeout(kwargs, outer)
     return call_guarded("guardrails.input", _before_call, endpoint, outer, timed, default=None)
 
 
-def _framework_after(outer: ModelCall, result: Any) -> Any:
-    if outer.redactor is not None:
-        # with_raw_response (which langchain-openai uses) caches its parse(), so restoring the
-        # parsed object restores what the framework reads.
-        parsed = result.parse() if callable(getattr(result, "parse", None)) else result
-        call_guarded("openai.response", restore_answer, parsed, outer.redactor, default=None)
-    return result
+def _judge_answer(endpoint: Endpoint, outer: ModelCall, completion: Any, kwargs: dict[str, Any]) -> None:
+    """Run the output guardrails and the acting evaluators on the answer; note the policy's verdict."""
+    if STATE.guardrails is not None:
+        apply_output_guardrails(outer, completion)
+    else:
+        restore_answer(completion, outer.redactor)
+    inline = STATE.inline
+    if inline is None or not inline.enforcing or outer.record is None or outer.verdict is not None:
+        return
+    record = _step_record(endpoint, kwargs)
+    record.output_text, record.tool_calls = endpoint.answer(completion)
+    evaluate_now(outer, record)
+    # Judged here, so the framework's span must not be judged again when the framework ends it.
+    outer.record = None
+
+
+def _after(
+    endpoint: Endpoint, outer: ModelCall, instance: Any, result: Any, kwargs: dict[str, Any]
+) -> tuple[str, Any]:
+    """Return ``("return", value)``, ``("raise", exc)`` or ``("fallback", plan)`` for the SDK's result."""
+    # with_raw_response (which langchain-openai uses) caches its parse(), so the parsed object is
+    # what the framework reads later: changing it here changes the framework's answer.
+    completion = result.parse() if is_legacy_response(result) else result
+    if not is_chat_completion(completion):
+        return "return", result  # a stream: no answer to judge before it is read
+    call_guarded("policy.output", _judge_answer, endpoint, outer, completion, kwargs, default=None)
+    if STATE.mirror_worker is not None:
+        call_guarded("openai.mirror", maybe_mirror, endpoint, outer, instance, kwargs, default=None)
+    verdict = outer.verdict
+    if verdict is None:
+        return "return", result
+    if verdict.action == "raise":
+        return "raise", GuardrailViolation(verdict.check, verdict.reason, "output")
+    if verdict.action == "block":
+        model = given(kwargs, "model")
+        blocked = blocked_chat_completion(
+            model if isinstance(model, str) else None, verdict.check, verdict.reason
+        )
+        return "return", _BlockedRawResponse(blocked) if result is not completion else blocked
+    if verdict.plan is not None:
+        return "fallback", verdict.plan
+    return "return", result
 
 
 class _BlockedRawResponse:
-    """Stands in for ``with_raw_response``'s result when a guardrail blocked the call."""
+    """Stands in for ``with_raw_response``'s result when the policy withheld the answer."""
 
     def __init__(self, completion: Any) -> None:
         self._completion = completion
@@ -72,7 +127,7 @@ def framework_sync(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
-    """Apply the policy to an SDK call a framework traces: guardrails, and fallback on errors.
+    """Apply the policy to an SDK call a framework traces: guardrails, evaluators, fallback.
 
     The framework's span stays the one chat span for the call. A fallback attempt is a chat span
     under it, and the framework reads the approved route's response as its own.
@@ -97,7 +152,14 @@ def framework_sync(
         _inside_call.reset(token)
     if plan is not None:
         return _reissue_sync(endpoint, plan, outer, wrapped, instance, args, kwargs, error, None)
-    return _framework_after(outer, result)
+    outcome, value = call_guarded(
+        "policy.output", _after, endpoint, outer, instance, result, kwargs, default=("return", result)
+    )
+    if outcome == "raise":
+        raise value
+    if outcome == "fallback":
+        return _reissue_sync(endpoint, value, outer, wrapped, instance, args, kwargs, None, result)
+    return value
 
 
 async def framework_async(
@@ -131,4 +193,11 @@ async def framework_async(
         _inside_call.reset(token)
     if plan is not None:
         return await _reissue_async(endpoint, plan, outer, wrapped, instance, args, kwargs, error, None)
-    return _framework_after(outer, result)
+    outcome, value = call_guarded(
+        "policy.output", _after, endpoint, outer, instance, result, kwargs, default=("return", result)
+    )
+    if outcome == "raise":
+        raise value
+    if outcome == "fallback":
+        return await _reissue_async(endpoint, value, outer, wrapped, instance, args, kwargs, None, result)
+    return value

@@ -3,7 +3,7 @@
 The mirror call runs on the worker thread with a client of its own, and its span starts a trace
 of its own, linked to the primary call's span and marked with ``agentwatch.mirror``. It is
 evaluated like the primary, so the report can compare the two routes. Only non-streamed
-``chat.completions.create`` calls are mirrored.
+``chat.completions.create`` calls are mirrored, including those LangChain and LlamaIndex make.
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ def maybe_mirror(endpoint: Any, call: ModelCall, instance: Any, kwargs: dict[str
         return
     client = instance._client
     job_kwargs = {**kwargs, "model": route.model}
+    headers = job_kwargs.get("extra_headers")
+    if isinstance(headers, dict) and "X-Stainless-Raw-Response" in headers:
+        # A framework's with_raw_response call: the mirror wants the parsed completion.
+        job_kwargs["extra_headers"] = {k: v for k, v in headers.items() if k != "X-Stainless-Raw-Response"}
     link = trace.Link(call.span.get_span_context())
     base_url = route.base_url or str(client.base_url)
     api_key = route.api_key() or client.api_key

@@ -88,7 +88,7 @@ def outcome_for_verdict(call: ModelCall, traced: Any, kwargs: dict[str, Any]) ->
         return "return", traced
     if verdict.action == "raise":
         return "raise", GuardrailViolation(verdict.check, verdict.reason, "output")
-    if verdict.action == "block" and _is_chat_completion(traced):
+    if verdict.action == "block" and is_chat_completion(traced):
         model = given(kwargs, "model")
         return "return", blocked_chat_completion(
             model if isinstance(model, str) else None, verdict.check, verdict.reason
@@ -98,7 +98,7 @@ def outcome_for_verdict(call: ModelCall, traced: Any, kwargs: dict[str, Any]) ->
     return "return", traced
 
 
-def _is_chat_completion(value: Any) -> bool:
+def is_chat_completion(value: Any) -> bool:
     from openai.types.chat import ChatCompletion
 
     return isinstance(value, ChatCompletion)

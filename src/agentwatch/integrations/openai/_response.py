@@ -33,6 +33,11 @@ except ImportError:  # pragma: no cover - depends on the installed SDK
     LegacyAPIResponse = APIResponse = AsyncAPIResponse = ()  # type: ignore[assignment,misc]
 
 
+def is_legacy_response(value: Any) -> bool:
+    """True for the result of ``with_raw_response``, whose ``parse()`` the SDK caches."""
+    return isinstance(value, LegacyAPIResponse)
+
+
 def record_response(endpoint: Endpoint, call: ModelCall, response: Any) -> None:
     """Record a complete (non-streamed) response and end the span."""
     call.set_attributes(endpoint.response(response, STATE.capture_content))

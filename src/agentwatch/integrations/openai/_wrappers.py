@@ -114,7 +114,7 @@ def start_call(
             links=fallback_links(failed),
         )
         call.fallback_attempt = plan.attempt
-        if failed.record is not None:
+        if STATE.inline is not None and endpoint.operation == semconv.OPERATION_CHAT:
             call.record = _step_record(endpoint, kwargs)
         return call
     if endpoint.messages_param and not call.run.implicit:

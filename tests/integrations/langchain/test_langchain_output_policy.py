@@ -1,0 +1,271 @@
+"""The policy judges answers that LangChain reads: failed evaluations and output guardrails act.
+
+Both routes' answers come from the in-process transport, because a real server does not give a
+wrong answer or a leaked key on demand; the transport tells the routes apart by port. The mirror
+test replays a cassette recorded from the real local server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import StatusCode
+
+pytest.importorskip("langchain_openai")
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_openai import ChatOpenAI
+
+import agentwatch
+from _openai_transport import Recorder, chat_completion, httpx
+from _spans import attributes_of
+from agentwatch import EvaluatorRule, Fallback, GuardrailRule, Mirror, Policy, Route, semconv
+from agentwatch._state import STATE
+from agentwatch.governance import GuardrailViolation
+
+LOCAL = "http://127.0.0.1:8090/v1"
+APPROVED = "http://127.0.0.1:8091/v1"
+CONTEXT = "Refund requests must be filed within 30 days."
+MESSAGES = [SystemMessage(CONTEXT), HumanMessage("How long is the refund window?")]
+WRONG = "Refunds are available for 60 days."
+RIGHT = "You have 30 days to file a refund request."
+LEAK = "Sure, use the key sk-proj-Abc123Def456Ghi789Jkl012Mno345 for that."
+
+ROUTES = {
+    "local": Route("local", "smollm2", base_url=LOCAL),
+    "approved": Route("approved", "smollm2-approved", base_url=APPROVED, approved=True),
+}
+
+
+class Routes(Recorder):
+    """Answer by port: 8090 is the local route, 8091 the approved one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local_answer = WRONG
+        self.handler = self.answer
+
+    def answer(self, request: Any) -> Any:
+        if request.url.port == 8090:
+            return httpx.Response(200, json=chat_completion(self.local_answer))
+        return httpx.Response(200, json=chat_completion(RIGHT, model="smollm2-approved"))
+
+
+@pytest.fixture
+def routes() -> Routes:
+    return Routes()
+
+
+@pytest.fixture
+def use_policy(tracer_provider: TracerProvider) -> Iterator[Any]:
+    def use(policy: Policy) -> None:
+        agentwatch.instrument(
+            tracer_provider=tracer_provider, policy=policy, integrations=["openai", "langchain"]
+        )
+
+    yield use
+    agentwatch.uninstrument()
+
+
+def model(routes: Routes, base_url: str = LOCAL) -> ChatOpenAI:
+    return ChatOpenAI(
+        model="smollm2",
+        base_url=base_url,
+        api_key="sk-test",
+        max_retries=0,
+        http_client=openai.DefaultHttpxClient(transport=httpx.MockTransport(routes)),
+        http_async_client=openai.DefaultAsyncHttpxClient(transport=httpx.MockTransport(routes)),
+    )
+
+
+def events_named(span: Any, name: str) -> list[dict[str, Any]]:
+    return [dict(event.attributes) for event in span.events if event.name == name]
+
+
+def evaluations(span: Any) -> list[tuple[str, bool]]:
+    return [
+        (e[semconv.GEN_AI_EVALUATION_NAME], e[semconv.EVALUATION_PASSED])
+        for e in events_named(span, semconv.EVENT_EVALUATION_RESULT)
+    ]
+
+
+EVAL_FALLBACK = Policy(
+    routes=ROUTES,
+    evaluators=(EvaluatorRule("groundedness", threshold=0.8, on_fail="fallback"),),
+    fallback=Fallback("approved", ("eval_fail",)),
+)
+
+
+def check_eval_fallback(routes: Routes, exporter: Any, message: Any) -> None:
+    assert message.content == RIGHT
+    assert message.response_metadata["model_name"] == "smollm2-approved"
+    assert [request.url.port for request in routes.requests] == [8090, 8091]
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    assert set(spans) == {"chat smollm2", "chat smollm2-approved"}
+    framework, attempt = spans["chat smollm2"], spans["chat smollm2-approved"]
+    assert framework.status.status_code is StatusCode.UNSET
+    assert attempt.parent.span_id == framework.context.span_id
+    # Judged once, before LangChain read the answer; the framework's end does not judge again.
+    assert evaluations(framework) == [("groundedness", False)]
+    assert evaluations(attempt) == [("groundedness", True)]
+    (fallback,) = events_named(framework, semconv.EVENT_FALLBACK)
+    assert fallback[semconv.FALLBACK_REASON] == "evaluation_failed:groundedness"
+    assert fallback[semconv.FALLBACK_TO_ROUTE] == "approved"
+    assert fallback[semconv.FALLBACK_FROM_ROUTE] == "local"
+    assert attributes_of(framework)[semconv.ROUTE_NAME] == "local"
+    assert attributes_of(framework)[semconv.POLICY_ACTION] == "fallback"
+    assert attributes_of(attempt)[semconv.ROUTE_NAME] == "approved"
+    assert attributes_of(attempt)[semconv.FALLBACK_ATTEMPT] == 1
+    assert (
+        attributes_of(attempt)[semconv.TRAJECTORY_STEP] == attributes_of(framework)[semconv.TRAJECTORY_STEP]
+    )
+
+
+def test_failed_evaluation_falls_back_inside_langchain(
+    routes: Routes, exporter: Any, use_policy: Any
+) -> None:
+    use_policy(EVAL_FALLBACK)
+
+    check_eval_fallback(routes, exporter, model(routes).invoke(MESSAGES))
+
+
+async def test_failed_evaluation_falls_back_inside_langchain_async(
+    routes: Routes, exporter: Any, use_policy: Any
+) -> None:
+    use_policy(EVAL_FALLBACK)
+
+    check_eval_fallback(routes, exporter, await model(routes).ainvoke(MESSAGES))
+
+
+def test_grounded_answer_kept_and_judged_once(routes: Routes, exporter: Any, use_policy: Any) -> None:
+    use_policy(EVAL_FALLBACK)
+    routes.local_answer = RIGHT
+
+    message = model(routes).invoke(MESSAGES)
+
+    assert message.content == RIGHT
+    assert message.response_metadata["model_name"] == "smollm2"
+    (span,) = exporter.get_finished_spans()
+    assert evaluations(span) == [("groundedness", True)]
+    assert events_named(span, semconv.EVENT_FALLBACK) == []
+    assert semconv.POLICY_ACTION not in attributes_of(span)
+
+
+def test_failed_fallback_keeps_first_answer(routes: Routes, exporter: Any, use_policy: Any) -> None:
+    use_policy(EVAL_FALLBACK)
+    routes.handler = lambda request: (
+        httpx.Response(200, json=chat_completion(WRONG))
+        if request.url.port == 8090
+        else httpx.Response(503, json={"error": {"message": "overloaded"}})
+    )
+
+    message = model(routes).invoke(MESSAGES)
+
+    assert message.content == WRONG
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    assert spans["chat smollm2"].status.status_code is StatusCode.UNSET
+    assert spans["chat smollm2-approved"].status.status_code is StatusCode.ERROR
+
+
+def output_guardrail(action: str) -> Policy:
+    return Policy(routes=ROUTES, guardrails=(GuardrailRule("secrets", "output", action),))
+
+
+def test_output_guardrail_blocks_inside_langchain(routes: Routes, exporter: Any, use_policy: Any) -> None:
+    use_policy(output_guardrail("block"))
+    routes.local_answer = LEAK
+
+    message = model(routes).invoke("What key should I use?")
+
+    assert "sk-proj" not in message.content
+    assert "secrets" in message.content
+    assert message.response_metadata["finish_reason"] == "content_filter"
+    (span,) = exporter.get_finished_spans()
+    (result,) = events_named(span, semconv.EVENT_GUARDRAIL_RESULT)
+    assert result[semconv.GUARDRAIL_NAME] == "secrets"
+    assert result[semconv.GUARDRAIL_STAGE] == "output"
+    assert result[semconv.GUARDRAIL_ACTION] == "block"
+    assert result[semconv.GUARDRAIL_PASSED] is False
+    assert attributes_of(span)[semconv.POLICY_ACTION] == "block"
+    assert span.status.status_code is StatusCode.UNSET
+
+
+async def test_output_guardrail_raises_inside_langchain(
+    routes: Routes, exporter: Any, use_policy: Any
+) -> None:
+    use_policy(output_guardrail("raise"))
+    routes.local_answer = LEAK
+
+    with pytest.raises(GuardrailViolation) as caught:
+        await model(routes).ainvoke("What key should I use?")
+
+    assert caught.value.check == "secrets"
+    assert caught.value.stage == "output"
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert attributes_of(span)[semconv.ERROR_TYPE] == "GuardrailViolation"
+
+
+def test_output_guardrail_redacts_inside_langchain(routes: Routes, exporter: Any, use_policy: Any) -> None:
+    use_policy(output_guardrail("redact"))
+    routes.local_answer = LEAK
+
+    message = model(routes).invoke("What key should I use?")
+
+    assert "sk-proj-Abc123" not in message.content
+    assert message.content.startswith("Sure, use the key ")
+    (span,) = exporter.get_finished_spans()
+    assert attributes_of(span)[semconv.POLICY_ACTION] == "redact"
+
+
+def test_langchain_call_mirrored(tracer_provider: TracerProvider, exporter: Any, replay: Any) -> None:
+    primary = Recorder()
+    primary.json(chat_completion("You have 30 days.", model="smollm2-primary"))
+    policy = Policy(
+        routes={
+            "primary": Route("primary", "smollm2-primary", base_url="http://127.0.0.1:8081/v1"),
+            "shadow": Route("shadow", "smollm2", base_url="http://127.0.0.1:8080/v1"),
+        },
+        evaluators=(EvaluatorRule("groundedness"),),
+        mirror=Mirror("shadow", 1.0),
+    )
+    chat = ChatOpenAI(
+        model="smollm2-primary",
+        base_url="http://127.0.0.1:8081/v1",
+        api_key="sk-test",
+        max_retries=0,
+        max_tokens=32,
+        temperature=0.0,
+        seed=7,
+        http_client=openai.DefaultHttpxClient(transport=httpx.MockTransport(primary)),
+    )
+    agentwatch.instrument(
+        tracer_provider=tracer_provider, policy=policy, integrations=["openai", "langchain"]
+    )
+    try:
+        with replay("mirror_langchain_chat"):
+            message = chat.invoke(
+                [SystemMessage(CONTEXT), HumanMessage("How many days do I have to ask for a refund?")]
+            )
+            assert STATE.mirror_worker is not None
+            assert STATE.mirror_worker.drain()
+            failed = STATE.mirror_worker.failed
+    finally:
+        agentwatch.uninstrument()
+
+    assert failed == 0
+    assert message.content == "You have 30 days."
+    spans = {attributes_of(span).get(semconv.ROUTE_NAME): span for span in exporter.get_finished_spans()}
+    framework, mirror = spans["primary"], spans["shadow"]
+    assert attributes_of(mirror)[semconv.MIRROR] is True
+    assert semconv.MIRROR not in attributes_of(framework)
+    assert [link.context.span_id for link in mirror.links] == [framework.context.span_id]
+    assert mirror.context.trace_id != framework.context.trace_id
+    assert attributes_of(mirror)[semconv.TRAJECTORY_STEP] == attributes_of(framework)[semconv.TRAJECTORY_STEP]
+    # Both answers are judged, so the report can compare the routes.
+    assert [name for name, _ in evaluations(framework)] == ["groundedness"]
+    assert [name for name, _ in evaluations(mirror)] == ["groundedness"]
