@@ -47,6 +47,7 @@ class ModelCall:
         "_ended",
         "_lock",
         "_metric_attributes",
+        "acts",
         "fallback_attempt",
         "first_chunk_ns",
         "guard_context",
@@ -108,6 +109,8 @@ class ModelCall:
         self.redactor: Any = None  # the vault of values the input guardrails replaced
         self.guard_context: list[str] | None = None  # evidence for an output groundedness guardrail
         self.fallback_attempt = 0
+        # True while the policy can still change the answer: set by the code that returns it.
+        self.acts = False
         self.first_chunk_ns: int | None = None
         self.usage: tuple[int | None, int | None] = (None, None)
         self._ended = False

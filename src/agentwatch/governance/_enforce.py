@@ -71,6 +71,11 @@ def decide_after_evaluations(call: ModelCall, evaluations: list[Evaluation]) -> 
     verdict = verdict_from_evaluations(evaluations)
     if verdict is None:
         return
+    if not call.acts:
+        # The caller has the answer already (a stream read as it arrived, a framework's own
+        # evaluation at its end), so the failure is recorded and nothing else happens.
+        call.span.set_attribute(semconv.POLICY_ACTION, "flag")
+        return
     if verdict.action == "fallback":
         plan = plan_fallback(call, verdict.trigger, f"evaluation_failed:{verdict.check}")
         verdict = replace(verdict, plan=plan)
@@ -114,6 +119,30 @@ TIMEOUT_ERROR_TYPES = frozenset({"APITimeoutError", "TimeoutException", "ReadTim
 
 def is_timeout(exc: BaseException) -> bool:
     return type(exc).__name__ in TIMEOUT_ERROR_TYPES
+
+
+def blocked_chat_chunk(model: str | None, check: str, reason: str) -> Any:
+    """Return the one ``ChatCompletionChunk`` of a blocked streamed answer: the notice, content_filter."""
+    from openai.types.chat import ChatCompletionChunk
+
+    return ChatCompletionChunk.model_validate(
+        {
+            "id": "agentwatch-blocked",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": model or "",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "content_filter",
+                    "delta": {
+                        "role": "assistant",
+                        "content": BLOCK_NOTICE.format(check=check, reason=reason),
+                    },
+                }
+            ],
+        }
+    )
 
 
 def blocked_chat_completion(model: str | None, check: str, reason: str) -> Any:

@@ -27,7 +27,7 @@ EVALUATOR_ACTIONS = ("flag", "block", "raise", "fallback")
 GUARDRAIL_ACTIONS = ("flag", "redact", "block", "raise", "fallback")
 STAGES = ("input", "output")
 FALLBACK_TRIGGERS = ("error", "timeout", "eval_fail", "guardrail")
-_SECTIONS = ("routes", "evaluators", "guardrails", "fallback", "mirror")
+_SECTIONS = ("routes", "evaluators", "guardrails", "fallback", "mirror", "buffer_streams")
 
 
 class PolicyError(ValueError):
@@ -182,8 +182,13 @@ class Policy:
     guardrails: tuple[GuardrailRule, ...] = ()
     fallback: Fallback | None = None
     mirror: Mirror | None = None
+    # Read a streamed chat answer to its end before the caller gets it, so output guardrails and
+    # failed evaluations can act on it; the caller then receives the chunks all at once.
+    buffer_streams: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.buffer_streams, bool):
+            raise PolicyError(f"Invalid buffer_streams {self.buffer_streams!r}: expected true or false.")
         for key, route in self.routes.items():
             if key != route.name:
                 raise PolicyError(f"Route {route.name!r} is stored under the key {key!r}; use the same name.")
@@ -257,6 +262,7 @@ class Policy:
             guardrails=guardrails,
             fallback=_fallback(fallback) if fallback is not None else None,
             mirror=_rule(Mirror, "[mirror]", mirror) if mirror is not None else None,
+            buffer_streams=data.get("buffer_streams", False),
         )
 
     @classmethod

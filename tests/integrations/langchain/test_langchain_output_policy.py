@@ -7,6 +7,7 @@ test replays a cassette recorded from the real local server.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +22,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 
 import agentwatch
-from _openai_transport import Recorder, chat_completion, httpx
+from _openai_transport import Recorder, chat_completion, chunk, httpx
 from _spans import attributes_of
 from agentwatch import EvaluatorRule, Fallback, GuardrailRule, Mirror, Policy, Route, semconv
 from agentwatch._state import STATE
@@ -169,6 +170,27 @@ def test_failed_fallback_keeps_first_answer(routes: Routes, exporter: Any, use_p
     spans = {span.name: span for span in exporter.get_finished_spans()}
     assert spans["chat smollm2"].status.status_code is StatusCode.UNSET
     assert spans["chat smollm2-approved"].status.status_code is StatusCode.ERROR
+
+
+def test_streamed_answer_only_flagged(routes: Routes, exporter: Any, use_policy: Any) -> None:
+    use_policy(EVAL_FALLBACK)
+    sse_body = "".join(
+        f"data: {json.dumps(event)}\n\n"
+        for event in (chunk({"role": "assistant", "content": WRONG}), chunk({}, finish_reason="stop"))
+    )
+    routes.handler = lambda request: httpx.Response(
+        200, content=(sse_body + "data: [DONE]\n\n").encode(), headers={"content-type": "text/event-stream"}
+    )
+
+    text = "".join(str(part.content) for part in model(routes).stream(MESSAGES))
+
+    # LangChain hands each chunk on as it arrives, so the failure is recorded and nothing else.
+    assert text == WRONG
+    assert len(routes.requests) == 1
+    (span,) = exporter.get_finished_spans()
+    assert evaluations(span) == [("groundedness", False)]
+    assert events_named(span, semconv.EVENT_FALLBACK) == []
+    assert attributes_of(span)[semconv.POLICY_ACTION] == "flag"
 
 
 def output_guardrail(action: str) -> Policy:

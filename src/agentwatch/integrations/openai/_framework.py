@@ -64,7 +64,9 @@ def _judge_answer(endpoint: Endpoint, outer: ModelCall, completion: Any, kwargs:
         return
     record = _step_record(endpoint, kwargs)
     record.output_text, record.tool_calls = endpoint.answer(completion)
+    outer.acts = True  # the framework has not read the answer yet
     evaluate_now(outer, record)
+    outer.acts = False
     # Judged here, so the framework's span must not be judged again when the framework ends it.
     outer.record = None
 

@@ -31,6 +31,7 @@ class InputDecision:
     reason: str = ""
     kwargs: dict[str, Any] | None = None  # the request to send when messages were redacted
     redactor: Redactor | None = None
+    text: str | None = None  # the answer with the output guardrails' placeholders, when redacted
 
 
 def _record(call: ModelCall, outcome: GuardrailOutcome) -> None:
@@ -121,19 +122,25 @@ def restore_answer(response: Any, redactor: Redactor | None) -> None:
 
 def check_output(call: ModelCall, response: Any) -> InputDecision:
     """Run the output-stage guardrails on a ChatCompletion's answer."""
-    suite = STATE.guardrails
-    if suite is None:
-        return InputDecision(None)
     choices: list[Any] = list(field(response, "choices") or ())
     text = content_text(field(field(choices[0], "message"), "content")) if choices else ""
-    if not text:
+    decision = check_output_text(call, text)
+    if decision.text is not None:
+        choices[0].message.content = decision.text
+    return decision
+
+
+def check_output_text(call: ModelCall, text: str) -> InputDecision:
+    """Run the output-stage guardrails on an answer's text; ``text`` is set when it was redacted."""
+    if STATE.guardrails is None or not text:
         return InputDecision(None)
-    outcome = suite.run(text, stage="output", context=call.guard_context)
+    outcome = STATE.guardrails.run(text, stage="output", context=call.guard_context)
     _record(call, outcome)
     if outcome.action is None:
         return InputDecision(None)
     check, reason = _first_fired(outcome)
+    decision = InputDecision(outcome.action, check, reason)
     if outcome.action == "redact" and outcome.text is not None:
-        choices[0].message.content = outcome.text
+        decision.text = outcome.text
     call.span.set_attribute(semconv.POLICY_ACTION, outcome.action)
-    return InputDecision(outcome.action, check, reason)
+    return decision

@@ -20,7 +20,7 @@ from ..._call import ModelCall
 from ..._guard import call_guarded
 from ..._state import STATE
 from ...governance._enforce import Verdict, plan_fallback
-from ._guardrails import check_output, restore_answer
+from ._guardrails import InputDecision, check_output, restore_answer
 from ._stream import StreamRecorder, TracedAsyncStream, TracedStream
 
 if TYPE_CHECKING:
@@ -53,6 +53,11 @@ def apply_output_guardrails(call: ModelCall, response: Any) -> None:
     """Check the answer, give it back its redacted values, and note what the policy asks for."""
     decision = check_output(call, response)
     restore_answer(response, call.redactor)
+    verdict_from_output(call, decision)
+
+
+def verdict_from_output(call: ModelCall, decision: InputDecision) -> None:
+    """Note the verdict of the output guardrails on the call, unless a verdict is there already."""
     if decision.action in ("raise", "block", "fallback") and call.verdict is None:
         plan = None
         if decision.action == "fallback":
@@ -64,6 +69,7 @@ def _trace_stream(endpoint: Endpoint, call: ModelCall, stream: Any) -> Any:
     if endpoint.accumulator is None:
         call.end()
         return stream
+    call.acts = False  # the caller reads the answer as it arrives
     recorder = StreamRecorder(call, endpoint.accumulator(), STATE.capture_content)
     if isinstance(stream, AsyncStream):
         return TracedAsyncStream(stream, recorder)

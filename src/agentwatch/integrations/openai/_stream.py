@@ -182,7 +182,8 @@ class StreamRecorder:
             self.call.mark_first_chunk()
         call_guarded("openai.stream.item", self.accumulator.add, item, default=None)
 
-    def _record(self) -> None:
+    def record(self) -> None:
+        """Set the rebuilt response's attributes and usage on the span, and the step's answer."""
         self.call.set_attributes(self.accumulator.attributes(self.capture))
         self.call.set_usage(*self.accumulator.usage())
         if self.call.record is not None:
@@ -192,7 +193,7 @@ class StreamRecorder:
         if self.call.ended:
             return
         with guarded("openai.stream.end"):
-            self._record()
+            self.record()
         with guarded("openai.stream.end"):
             self.call.end({semconv.STREAM_END: how})
 
@@ -200,7 +201,7 @@ class StreamRecorder:
         if self.call.ended:
             return
         with guarded("openai.stream.end"):
-            self._record()
+            self.record()
         with guarded("openai.stream.end"):
             self.call.fail(exc, {semconv.STREAM_END: semconv.STREAM_END_ERROR})
 

@@ -23,6 +23,7 @@ from ..._state import STATE
 from ..._trajectory import Run
 from ...governance._enforce import FallbackPlan, GuardrailViolation, blocked_chat_completion, plan_fallback
 from ...governance._inline import StepRecord
+from ._buffer import buffered_async, buffered_sync, buffers
 from ._extract import Answer, Pairs, base_url_of, given, provider_name, server_attributes
 from ._guardrails import check_input
 from ._mirror import maybe_mirror
@@ -102,6 +103,7 @@ def start_call(
     if fallback is None:
         # Everything that can fail on an odd request runs above, before the span exists.
         call = ModelCall(endpoint.operation, model, attributes.items())
+        call.acts = True
     else:
         failed, plan = fallback
         attributes.update(fallback_attributes(failed, plan))
@@ -265,6 +267,8 @@ def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
             _inside_call.reset(token)
         if plan is not None:
             return _reissue_sync(endpoint, plan, call, wrapped, instance, args, kwargs, error, None)
+        if STATE.policy is not None and buffers(call, kwargs, result):
+            return buffered_sync(endpoint, call, wrapped, instance, args, kwargs, result)
 
         traced = _finish_attempt(endpoint, call, result)
         if STATE.mirror_worker is not None:
@@ -369,6 +373,8 @@ def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
             _inside_call.reset(token)
         if plan is not None:
             return await _reissue_async(endpoint, plan, call, wrapped, instance, args, kwargs, error, None)
+        if STATE.policy is not None and buffers(call, kwargs, result):
+            return await buffered_async(endpoint, call, wrapped, instance, args, kwargs, result)
 
         traced = _finish_attempt(endpoint, call, result)
         if STATE.mirror_worker is not None:
