@@ -102,7 +102,12 @@ class State:
         if policy is not None and policy.guardrails:
             from .guardrails import GuardrailSuite
 
-            self.guardrails = GuardrailSuite(policy.guardrails)
+            rules = policy.guardrails
+            self.guardrails = GuardrailSuite(
+                rules,
+                timeouts_ms={rule.name: rule.timeout_ms for rule in rules if rule.timeout_ms is not None},
+                fail_closed={rule.name: rule.fail == "closed" for rule in rules if rule.fail is not None},
+            )
         if policy is not None and policy.mirror is not None and policy.mirror.fraction > 0:
             from .governance._mirror import MirrorWorker
 

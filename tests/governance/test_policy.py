@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import agentwatch
 from agentwatch import EvaluatorRule, Fallback, Mirror, Policy, PolicyError, Route
+from agentwatch._state import STATE
 
 DESIGN_POLICY = """
 [routes.local]
@@ -136,6 +137,26 @@ BAD = [
         "on_fail = 'fallback' but the policy has no [fallback]",
         id="fallback-missing",
     ),
+    pytest.param(
+        {"guardrails": [{"name": "pii", "fail": "maybe"}]},
+        "Unknown fail mode 'maybe'. Valid fail modes: open, closed",
+        id="fail-mode",
+    ),
+    pytest.param(
+        {"guardrails": [{"name": "groundedness", "stage": "output", "timeout_ms": -5}]},
+        "Invalid timeout_ms of guardrail 'groundedness' -5: must be from 0 to 600000",
+        id="guardrail-timeout",
+    ),
+    pytest.param(
+        {
+            "guardrails": [
+                {"name": "pii", "stage": "input", "timeout_ms": 10},
+                {"name": "pii", "stage": "output", "timeout_ms": 20},
+            ]
+        },
+        "Guardrail 'pii' has two different timeout_ms or fail settings",
+        id="guardrail-budget-conflict",
+    ),
 ]
 
 
@@ -198,3 +219,32 @@ def test_route_matching_prefers_base_url() -> None:
     assert policy.route_for("smollm2", "http://127.0.0.1:8080/v1").name == "local"
     assert policy.route_for("smollm2", "http://127.0.0.1:9000/v1").name == "any-smollm2"
     assert policy.route_for("gpt-4o", "http://127.0.0.1:8080/v1") is None
+
+
+def test_guardrail_budget_and_fail_mode_reach_the_suite(
+    tmp_path: Path, tracer_provider: TracerProvider
+) -> None:
+    path = write(
+        tmp_path,
+        """
+        [[guardrails]]
+        name = "groundedness"
+        stage = "output"
+        action = "block"
+        timeout_ms = 250
+        fail = "closed"
+
+        [[guardrails]]
+        name = "pii"
+        """,
+    )
+    agentwatch.instrument(tracer_provider=tracer_provider, policy=path)
+    try:
+        suite = STATE.guardrails
+        assert suite is not None
+        assert suite.timeout_ms("groundedness") == 250.0
+        assert suite.fails_closed("groundedness") is True
+        assert suite.timeout_ms("pii") == 50.0  # the default budget
+        assert suite.fails_closed("pii") is True  # security checks fail closed by default
+    finally:
+        agentwatch.uninstrument()

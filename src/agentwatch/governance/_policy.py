@@ -27,6 +27,7 @@ EVALUATOR_ACTIONS = ("flag", "block", "raise", "fallback")
 GUARDRAIL_ACTIONS = ("flag", "redact", "block", "raise", "fallback")
 STAGES = ("input", "output")
 FALLBACK_TRIGGERS = ("error", "timeout", "eval_fail", "guardrail")
+FAIL_MODES = ("open", "closed")
 _SECTIONS = ("routes", "evaluators", "guardrails", "fallback", "mirror", "buffer_streams")
 
 
@@ -127,11 +128,17 @@ class GuardrailRule:
     stage: str = "input"
     action: str = "flag"
     topics: tuple[str, ...] = ()
+    timeout_ms: float | None = None  # None keeps the check's default budget
+    fail: str | None = None  # "open" or "closed" for a check that timed out or errored
 
     def __post_init__(self) -> None:
         _choice("guardrail", self.name, GUARDRAIL_NAMES)
         _choice("stage", self.stage, STAGES)
         _choice("action", self.action, GUARDRAIL_ACTIONS)
+        if self.timeout_ms is not None:
+            _number(f"timeout_ms of guardrail {self.name!r}", self.timeout_ms, 0, 600_000)
+        if self.fail is not None:
+            _choice("fail mode", self.fail, FAIL_MODES)
 
 
 @dataclass(frozen=True)
@@ -211,6 +218,14 @@ class Policy:
                     f"Unknown route {self.mirror.route!r} in [mirror]. Valid routes: none defined."
                 )
             _choice("route", self.mirror.route, names)
+        budgets: dict[str, tuple[float | None, str | None]] = {}
+        for guardrail in self.guardrails:
+            settings = (guardrail.timeout_ms, guardrail.fail)
+            if budgets.setdefault(guardrail.name, settings) != settings:
+                raise PolicyError(
+                    f"Guardrail {guardrail.name!r} has two different timeout_ms or fail settings; "
+                    "a check has one budget and one fail mode for both stages."
+                )
         seen: set[str] = set()
         for rule in self.evaluators:
             if rule.name in seen:

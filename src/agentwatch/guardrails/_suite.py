@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from ..governance import GuardrailRule
+from ._deadline import run_within
 from ._evaluated import GroundednessGuardrail, JsonSchemaGuardrail
 from ._injection import PromptInjectionGuardrail
 from ._pii import PiiGuardrail
@@ -245,7 +246,12 @@ class GuardrailSuite:
         elif isinstance(check, GroundednessGuardrail):
             if context is None or context == "" or context == []:
                 return _skipped(rule, stage, "The run has no evidence yet, so groundedness was not checked.")
-            result = check.check(text, stage=stage, context=context)
+            # It may run a local model, so the caller stops waiting for it at its budget.
+            budget = self._timeouts[rule.name]
+            finished, value = run_within(lambda: check.check(text, stage=stage, context=context), budget)
+            if not finished or value is None:
+                return self._undecided(_timed_out(rule, stage, budget), rule.name)
+            result = value
         else:
             result = check.check(text, stage=stage)
         budget = self._timeouts[rule.name]
@@ -260,8 +266,12 @@ class GuardrailSuite:
                 ),
                 error=f"timed out after {result.duration_ms:.1f} ms (budget {budget:g} ms)",
             )
+        return self._undecided(result, rule.name)
+
+    def _undecided(self, result: GuardrailResult, name: str) -> GuardrailResult:
+        """Apply the check's fail mode to a result that decided nothing (timeout, error, uncertain)."""
         if result.label in _UNDECIDED:
-            result = replace(result, passed=not self.fails_closed(rule.name))
+            return replace(result, passed=not self.fails_closed(name))
         return result
 
     @staticmethod
@@ -283,6 +293,19 @@ class GuardrailSuite:
             redactor = redactor if redactor is not None else Redactor()
             body = redactor.redact_spans(text, spans)
         return GuardrailOutcome(stage, tuple(verdicts), skipped, action, body, redactor)
+
+
+def _timed_out(rule: GuardrailRule, stage: str, budget: float) -> GuardrailResult:
+    return GuardrailResult(
+        rule.name,
+        stage,
+        False,
+        LABEL_TIMEOUT,
+        f"The {rule.name} guardrail did not finish within its {budget:g} ms budget, so the call went on "
+        "without its result.",
+        duration_ms=budget,
+        error=f"timed out after {budget:g} ms",
+    )
 
 
 def _skipped(rule: GuardrailRule, stage: str, reason: str) -> GuardrailResult:
