@@ -9,10 +9,13 @@ an error before the first chunk, because the caller has seen nothing yet.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
+import openai
 import wrapt
 from openai import AsyncStream, Stream
+from openai.types.chat import ChatCompletionChunk
 
 from ... import semconv
 from ..._call import ModelCall
@@ -169,6 +172,30 @@ class Buffer:
                     continue
                 delta.content = text if first else ""
                 first = False
+
+
+def blocked_stream(instance: Any, model: object, check: str, reason: str) -> Any:
+    """Return an ``openai.Stream`` (or ``AsyncStream``) of one content-filter chunk, read from memory.
+
+    It answers a streamed request the input guardrails blocked, so a loop that reads streams
+    reads the notice as it would read any answer.
+    """
+    client = instance._client
+    chunk = blocked_chat_chunk(str(model) if model else None, check, reason)
+    body = f"data: {chunk.model_dump_json()}\n\ndata: [DONE]\n\n".encode()
+    http = _httpx_module()
+    request = http.Request("POST", f"{str(client.base_url).rstrip('/')}/chat/completions")
+    response = http.Response(
+        200, content=body, headers={"content-type": "text/event-stream"}, request=request
+    )
+    kind = AsyncStream if isinstance(client, openai.AsyncOpenAI) else Stream
+    return kind(cast_to=ChatCompletionChunk, response=response, client=client)
+
+
+def _httpx_module() -> Any:
+    """Return the HTTP library of the installed SDK: httpx for openai 2.x, httpx2 for 3.x."""
+    base = next(cls for cls in openai.DefaultHttpxClient.__mro__[1:] if cls.__name__ == "Client")
+    return importlib.import_module(base.__module__.split(".")[0])
 
 
 def _judged(buffer: Buffer, stream: Any) -> tuple[str, Any]:

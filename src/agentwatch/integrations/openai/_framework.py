@@ -116,8 +116,8 @@ def _wants_raw(kwargs: dict[str, Any]) -> bool:
     return isinstance(headers, dict) and headers.get("X-Stainless-Raw-Response") in ("raw", "true")
 
 
-def _framework_blocked(outer: ModelCall, early: _Early, kwargs: dict[str, Any]) -> Any:
-    answer = _early_answer(outer, early, end=False)
+def _framework_blocked(outer: ModelCall, early: _Early, instance: Any, kwargs: dict[str, Any]) -> Any:
+    answer = _early_answer(outer, early, instance, end=False)
     return _BlockedRawResponse(answer) if _wants_raw(kwargs) else answer
 
 
@@ -139,7 +139,7 @@ def framework_sync(
         if early.action == "fallback" and early.plan is not None:
             return _reissue_sync(endpoint, early.plan, outer, wrapped, instance, args, kwargs, None, None)
         if early.action is not None:
-            return _framework_blocked(outer, early, kwargs)
+            return _framework_blocked(outer, early, instance, kwargs)
         kwargs = early.kwargs
     token = _inside_call.set(True)
     plan = None
@@ -180,7 +180,7 @@ async def framework_async(
                 endpoint, early.plan, outer, wrapped, instance, args, kwargs, None, None
             )
         if early.action is not None:
-            return _framework_blocked(outer, early, kwargs)
+            return _framework_blocked(outer, early, instance, kwargs)
         kwargs = early.kwargs
     token = _inside_call.set(True)
     plan = None

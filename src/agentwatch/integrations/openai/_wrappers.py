@@ -23,7 +23,7 @@ from ..._state import STATE
 from ..._trajectory import Run
 from ...governance._enforce import FallbackPlan, GuardrailViolation, blocked_chat_completion, plan_fallback
 from ...governance._inline import StepRecord
-from ._buffer import buffered_async, buffered_sync, buffers
+from ._buffer import blocked_stream, buffered_async, buffered_sync, buffers
 from ._extract import Answer, Pairs, base_url_of, given, provider_name, server_attributes
 from ._guardrails import check_input
 from ._mirror import maybe_mirror
@@ -199,17 +199,23 @@ def _before_call(endpoint: Endpoint, call: ModelCall, kwargs: dict[str, Any]) ->
     return early
 
 
-def _early_answer(call: ModelCall, early: _Early, end: bool = True) -> Any:
+def _early_answer(call: ModelCall, early: _Early, instance: Any, end: bool = True) -> Any:
     """End the call without asking the model: raise, or answer with a content-filter notice.
 
-    ``end`` is False for a framework's span, which the framework ends itself.
+    A blocked streamed request gets a stream of one content-filter chunk. ``end`` is False for a
+    framework's span, which the framework ends itself.
     """
     if end:
         call_guarded("openai.response", call.end, default=None)
-    if early.action == "block" and not early.stream:
+    if early.action == "block":
         model = call.metric_attributes.get(semconv.GEN_AI_REQUEST_MODEL)
-        return blocked_chat_completion(str(model) if model else None, early.check, early.reason)
-    # A stream cannot be answered with a ChatCompletion, so a blocked stream raises.
+        if not early.stream:
+            return blocked_chat_completion(str(model) if model else None, early.check, early.reason)
+        stream = call_guarded(
+            "openai.response", blocked_stream, instance, model, early.check, early.reason, default=None
+        )
+        if stream is not None:
+            return stream
     raise GuardrailViolation(early.check, early.reason, "input")
 
 
@@ -249,7 +255,7 @@ def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
                 call_guarded("openai.response", call.end, default=None)
                 return _reissue_sync(endpoint, early.plan, call, wrapped, instance, args, kwargs, None, None)
             if early.action is not None:
-                return _early_answer(call, early)
+                return _early_answer(call, early, instance)
             kwargs = early.kwargs
 
         plan = None
@@ -355,7 +361,7 @@ def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
                     endpoint, early.plan, call, wrapped, instance, args, kwargs, None, None
                 )
             if early.action is not None:
-                return _early_answer(call, early)
+                return _early_answer(call, early, instance)
             kwargs = early.kwargs
 
         plan = None
