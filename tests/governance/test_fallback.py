@@ -36,6 +36,7 @@ def policy(
     on: tuple[str, ...] = ("error", "timeout", "eval_fail"),
     on_fail: str = "fallback",
     timeout: float | None = None,
+    max_attempts: int = 1,
 ) -> Policy:
     return Policy(
         routes={
@@ -43,7 +44,7 @@ def policy(
             "approved": Route("approved", "smollm2-approved", base_url=APPROVED, approved=True),
         },
         evaluators=(EvaluatorRule("groundedness", threshold=0.8, on_fail=on_fail),),
-        fallback=Fallback("approved", on),
+        fallback=Fallback("approved", on, max_attempts),
     )
 
 
@@ -141,6 +142,85 @@ def test_fallback_failure_raises_original(routes: Routes, exporter: Any) -> None
     assert first.status.status_code is StatusCode.ERROR
     assert second.status.status_code is StatusCode.ERROR
     assert attributes_of(second)[semconv.ROUTE_NAME] == "approved"
+
+
+class Flaky:
+    """The approved route: fails ``failures`` times, then answers."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    def __call__(self, request: Any) -> Any:
+        if self.failures > 0:
+            self.failures -= 1
+            return server_error(request)
+        return httpx.Response(200, json=chat_completion(RIGHT, model="smollm2-approved"))
+
+
+@pytest.mark.usefixtures("with_policy")
+@pytest.mark.policy(max_attempts=2)
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_fallback_retried_up_to_max_attempts(routes: Routes, exporter: Any, mode: str) -> None:
+    routes.local = server_error
+    routes.approved = Flaky(1)
+    sync_client, async_client = make_clients(routes, base_url=LOCAL)
+
+    if mode == "sync":
+        response = sync_client.chat.completions.create(model="smollm2", messages=MESSAGES)
+    else:
+        response = await async_client.chat.completions.create(model="smollm2", messages=MESSAGES)
+
+    assert response.choices[0].message.content == RIGHT
+    assert [request.url.port for request in routes.requests] == [8080, 8081, 8081]
+    first, second, third = chat_spans(exporter)
+    assert [span.status.status_code for span in (first, second, third)] == [
+        StatusCode.ERROR,
+        StatusCode.ERROR,
+        StatusCode.UNSET,
+    ]
+    assert [attributes_of(span)[semconv.FALLBACK_ATTEMPT] for span in (second, third)] == [1, 2]
+    assert {attributes_of(span)[semconv.TRAJECTORY_STEP] for span in (first, second, third)} == {1}
+    assert [link.context.span_id for link in third.links] == [first.context.span_id]
+    (retry,) = events_named(second, semconv.EVENT_FALLBACK)
+    assert retry == {
+        semconv.FALLBACK_FROM_ROUTE: "approved",
+        semconv.FALLBACK_TO_ROUTE: "approved",
+        semconv.FALLBACK_FROM_MODEL: "smollm2-approved",
+        semconv.FALLBACK_TO_MODEL: "smollm2-approved",
+        semconv.FALLBACK_REASON: "error:InternalServerError",
+        semconv.FALLBACK_ATTEMPT: 2,
+    }
+
+
+@pytest.mark.usefixtures("with_policy")
+@pytest.mark.policy(max_attempts=2)
+def test_every_attempt_failing_raises_original(routes: Routes, exporter: Any) -> None:
+    routes.local = server_error
+    routes.approved = Flaky(5)
+    client, _ = make_clients(routes, base_url=LOCAL)
+
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(model="smollm2", messages=MESSAGES)
+
+    # The first attempt and max_attempts fallback attempts, never more.
+    assert [request.url.port for request in routes.requests] == [8080, 8081, 8081]
+    spans = chat_spans(exporter)
+    assert len(spans) == 3
+    assert events_named(spans[2], semconv.EVENT_FALLBACK) == []
+
+
+@pytest.mark.usefixtures("with_policy")
+@pytest.mark.policy(max_attempts=3)
+def test_wrong_fallback_answer_not_retried(routes: Routes, exporter: Any) -> None:
+    routes.approved = lambda request: httpx.Response(
+        200, json=chat_completion("Refunds take 90 days.", model="smollm2-approved")
+    )
+    client, _ = make_clients(routes, base_url=LOCAL)
+
+    response = client.chat.completions.create(model="smollm2", messages=MESSAGES)
+
+    assert response.choices[0].message.content == "Refunds take 90 days."
+    assert len(routes.requests) == 2
 
 
 @pytest.mark.usefixtures("with_policy")

@@ -93,24 +93,49 @@ def plan_fallback(call: ModelCall, trigger: str, reason: str) -> FallbackPlan | 
     if trigger not in policy.fallback.on:
         return None
     route = policy.routes[policy.fallback.to]
-    from_route = call.metric_attributes.get(semconv.ROUTE_NAME)
-    if from_route == route.name:
+    if call.metric_attributes.get(semconv.ROUTE_NAME) == route.name:
         return None
+    plan = FallbackPlan(route, reason, 1)
+    _record_fallback(call, plan)
+    return plan
+
+
+def plan_retry(call: ModelCall, plan: FallbackPlan, exc: BaseException) -> FallbackPlan | None:
+    """Plan the next attempt on the approved route after fallback attempt ``plan`` raised ``exc``.
+
+    The approved route is tried up to ``max_attempts`` times, on the error and timeout triggers
+    the policy lists; anything else about a fallback's answer never leads to another attempt.
+    """
+    policy = STATE.policy
+    if policy is None or policy.fallback is None or plan.attempt >= policy.fallback.max_attempts:
+        return None
+    if not isinstance(exc, Exception):
+        return None  # cancellation: the caller stopped waiting
+    trigger = "timeout" if is_timeout(exc) else "error"
+    if trigger not in policy.fallback.on:
+        return None
+    retry = FallbackPlan(plan.route, f"{trigger}:{type(exc).__name__}", plan.attempt + 1)
+    _record_fallback(call, retry)
+    return retry
+
+
+def _record_fallback(call: ModelCall, plan: FallbackPlan) -> None:
+    """Add the ``agentwatch.fallback`` event to the failed attempt and count the fallback."""
+    from_route = str(call.metric_attributes.get(semconv.ROUTE_NAME) or "")
     call.span.add_event(
         semconv.EVENT_FALLBACK,
         {
-            semconv.FALLBACK_FROM_ROUTE: str(from_route or ""),
-            semconv.FALLBACK_TO_ROUTE: route.name,
+            semconv.FALLBACK_FROM_ROUTE: from_route,
+            semconv.FALLBACK_TO_ROUTE: plan.route.name,
             semconv.FALLBACK_FROM_MODEL: str(call.metric_attributes.get(semconv.GEN_AI_REQUEST_MODEL, "")),
-            semconv.FALLBACK_TO_MODEL: route.model,
-            semconv.FALLBACK_REASON: reason,
-            semconv.FALLBACK_ATTEMPT: 1,
+            semconv.FALLBACK_TO_MODEL: plan.route.model,
+            semconv.FALLBACK_REASON: plan.reason,
+            semconv.FALLBACK_ATTEMPT: plan.attempt,
         },
     )
     STATE.instruments.fallbacks.add(
-        1, {semconv.FALLBACK_FROM_ROUTE: str(from_route or ""), semconv.FALLBACK_TO_ROUTE: route.name}
+        1, {semconv.FALLBACK_FROM_ROUTE: from_route, semconv.FALLBACK_TO_ROUTE: plan.route.name}
     )
-    return FallbackPlan(route, reason, 1)
 
 
 # Exception names (and so `error.type` values) of a call that timed out, across the SDK and httpx.

@@ -21,7 +21,13 @@ from ..._guard import call_guarded
 from ..._messages import evidence_from_messages
 from ..._state import STATE
 from ..._trajectory import Run
-from ...governance._enforce import FallbackPlan, GuardrailViolation, blocked_chat_completion, plan_fallback
+from ...governance._enforce import (
+    FallbackPlan,
+    GuardrailViolation,
+    blocked_chat_completion,
+    plan_fallback,
+    plan_retry,
+)
 from ...governance._inline import StepRecord
 from ._buffer import blocked_stream, buffered_async, buffered_sync, buffers
 from ._extract import Answer, Pairs, base_url_of, given, provider_name, server_attributes
@@ -320,22 +326,34 @@ def _reissue_sync(
     error: BaseException | None,
     answer: Any,
 ) -> Any:
-    """Re-issue the call on the approved route; on failure the caller gets the first outcome."""
-    resource, new_kwargs, call = _start_reissue(endpoint, plan, failed, instance, kwargs)
+    """Re-issue the call on the approved route, up to ``max_attempts`` times on errors.
+
+    When every attempt fails, the caller gets the first outcome: its exception, or its answer.
+    """
     function = original_function(wrapped)
-    try:
-        if call is None:
-            return function(resource, *args, **new_kwargs)
-        with call.activated():
-            result = function(resource, *args, **new_kwargs)
-    except Exception as exc:  # noqa: BLE001 - any failure of the fallback gives the first outcome
-        outcome = _reissue_failed(call, exc, error, answer)
-        if outcome is None:
-            return answer
-    else:
-        return _finish_attempt(endpoint, call, result)
-    # Raised outside the except block, so the first attempt's exception keeps its own context.
-    raise outcome
+    while True:
+        resource, new_kwargs, call = _start_reissue(endpoint, plan, failed, instance, kwargs)
+        try:
+            if call is None:
+                return function(resource, *args, **new_kwargs)
+            with call.activated():
+                result = function(resource, *args, **new_kwargs)
+        except Exception as exc:  # noqa: BLE001 - any failure of the fallback gives the first outcome
+            retry = (
+                None
+                if call is None
+                else call_guarded("policy.fallback", plan_retry, call, plan, exc, default=None)
+            )
+            outcome = _reissue_failed(call, exc, error, answer)
+            if retry is not None:
+                plan = retry
+                continue
+            if outcome is None:
+                return answer
+        else:
+            return _finish_attempt(endpoint, call, result)
+        # Raised outside the except block, so the first attempt's exception keeps its own context.
+        raise outcome
 
 
 def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
@@ -407,18 +425,27 @@ async def _reissue_async(
     answer: Any,
 ) -> Any:
     """Re-issue the call on the approved route, awaiting the SDK; see ``_reissue_sync``."""
-    resource, new_kwargs, call = _start_reissue(endpoint, plan, failed, instance, kwargs)
     function = original_function(wrapped)
-    try:
-        if call is None:
-            return await function(resource, *args, **new_kwargs)
-        with call.activated():
-            result = await function(resource, *args, **new_kwargs)
-    except Exception as exc:  # noqa: BLE001 - any failure of the fallback gives the first outcome
-        outcome = _reissue_failed(call, exc, error, answer)
-        if outcome is None:
-            return answer
-    else:
-        return _finish_attempt(endpoint, call, result)
-    # Raised outside the except block, so the first attempt's exception keeps its own context.
-    raise outcome
+    while True:
+        resource, new_kwargs, call = _start_reissue(endpoint, plan, failed, instance, kwargs)
+        try:
+            if call is None:
+                return await function(resource, *args, **new_kwargs)
+            with call.activated():
+                result = await function(resource, *args, **new_kwargs)
+        except Exception as exc:  # noqa: BLE001 - any failure of the fallback gives the first outcome
+            retry = (
+                None
+                if call is None
+                else call_guarded("policy.fallback", plan_retry, call, plan, exc, default=None)
+            )
+            outcome = _reissue_failed(call, exc, error, answer)
+            if retry is not None:
+                plan = retry
+                continue
+            if outcome is None:
+                return answer
+        else:
+            return _finish_attempt(endpoint, call, result)
+        # Raised outside the except block, so the first attempt's exception keeps its own context.
+        raise outcome
