@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ... import semconv
 from .. import Patcher
+from ._attempt import Endpoint
 from ._extract import (
     chat_answer,
     chat_request,
@@ -29,7 +30,7 @@ from ._extract import (
     responses_usage,
 )
 from ._stream import ChatStreamAccumulator, ResponsesStreamAccumulator
-from ._wrappers import Endpoint, async_wrapper, sync_wrapper
+from ._wrappers import async_wrapper, sync_wrapper
 
 CHAT = Endpoint(
     operation=semconv.OPERATION_CHAT,

@@ -23,6 +23,7 @@ from ..._guard import call_guarded, guarded
 from ..._messages import field
 from ..._state import STATE
 from ...governance._enforce import GuardrailViolation, blocked_chat_chunk
+from ._attempt import reissue_async, reissue_sync
 from ._guardrails import check_output_text
 from ._policy import plan_for_error
 from ._stream import ChatStreamAccumulator, StreamRecorder
@@ -216,8 +217,6 @@ def buffered_sync(
     stream: Any,
 ) -> Any:
     """Read ``stream`` to its end, judge the answer, and return what the policy decided."""
-    from ._wrappers import _reissue_sync  # the wrappers import this module
-
     buffer = Buffer(call)
     try:
         for chunk in stream:
@@ -227,12 +226,12 @@ def buffered_sync(
         buffer.fail(exc)
         if plan is None:
             raise
-        return _reissue_sync(endpoint, plan, call, wrapped, instance, args, kwargs, exc, None)
+        return reissue_sync(endpoint, plan, call, wrapped, instance, args, kwargs, exc, None)
     outcome, value = _judged(buffer, stream)
     if outcome == "raise":
         raise value
     if outcome == "fallback":
-        return _reissue_sync(
+        return reissue_sync(
             endpoint, value, call, wrapped, instance, args, kwargs, None, buffer.replay(stream)
         )
     return value
@@ -248,8 +247,6 @@ async def buffered_async(
     stream: Any,
 ) -> Any:
     """Read an async ``stream`` to its end; see ``buffered_sync``."""
-    from ._wrappers import _reissue_async  # the wrappers import this module
-
     buffer = Buffer(call)
     try:
         async for chunk in stream:
@@ -259,11 +256,11 @@ async def buffered_async(
         buffer.fail(exc)
         if plan is None:
             raise
-        return await _reissue_async(endpoint, plan, call, wrapped, instance, args, kwargs, exc, None)
+        return await reissue_async(endpoint, plan, call, wrapped, instance, args, kwargs, exc, None)
     outcome, value = _judged(buffer, stream)
     if outcome == "raise":
         raise value
     if outcome == "fallback":
         answer = buffer.replay(stream)
-        return await _reissue_async(endpoint, value, call, wrapped, instance, args, kwargs, None, answer)
+        return await reissue_async(endpoint, value, call, wrapped, instance, args, kwargs, None, answer)
     return value

@@ -18,21 +18,13 @@ from ..._guard import call_guarded
 from ..._state import STATE
 from ...governance._enforce import GuardrailViolation, blocked_chat_completion
 from ...governance._inline import evaluate_now
+from ._attempt import Endpoint, inside_call, reissue_async, reissue_sync, step_record
 from ._extract import base_url_of, given, server_attributes
 from ._guardrails import restore_answer
 from ._mirror import maybe_mirror
 from ._policy import apply_route_timeout, is_chat_completion, plan_for_error
 from ._response import apply_output_guardrails, is_legacy_response
-from ._wrappers import (
-    Endpoint,
-    _before_call,
-    _Early,
-    _early_answer,
-    _inside_call,
-    _reissue_async,
-    _reissue_sync,
-    _step_record,
-)
+from ._wrappers import _before_call, _Early, _early_answer
 
 
 def _route_and_server(outer: ModelCall, instance: Any, kwargs: dict[str, Any]) -> None:
@@ -62,7 +54,7 @@ def _judge_answer(endpoint: Endpoint, outer: ModelCall, completion: Any, kwargs:
     inline = STATE.inline
     if inline is None or not inline.enforcing or outer.record is None or outer.verdict is not None:
         return
-    record = _step_record(endpoint, kwargs)
+    record = step_record(endpoint, kwargs)
     record.output_text, record.tool_calls = endpoint.answer(completion)
     outer.acts = True  # the framework has not read the answer yet
     evaluate_now(outer, record)
@@ -137,11 +129,11 @@ def framework_sync(
     early = _prepare(endpoint, outer, instance, kwargs)
     if early is not None:
         if early.action == "fallback" and early.plan is not None:
-            return _reissue_sync(endpoint, early.plan, outer, wrapped, instance, args, kwargs, None, None)
+            return reissue_sync(endpoint, early.plan, outer, wrapped, instance, args, kwargs, None, None)
         if early.action is not None:
             return _framework_blocked(outer, early, instance, kwargs)
         kwargs = early.kwargs
-    token = _inside_call.set(True)
+    token = inside_call.set(True)
     plan = None
     try:
         result = wrapped(*args, **kwargs)
@@ -151,16 +143,16 @@ def framework_sync(
             raise
         error = exc
     finally:
-        _inside_call.reset(token)
+        inside_call.reset(token)
     if plan is not None:
-        return _reissue_sync(endpoint, plan, outer, wrapped, instance, args, kwargs, error, None)
+        return reissue_sync(endpoint, plan, outer, wrapped, instance, args, kwargs, error, None)
     outcome, value = call_guarded(
         "policy.output", _after, endpoint, outer, instance, result, kwargs, default=("return", result)
     )
     if outcome == "raise":
         raise value
     if outcome == "fallback":
-        return _reissue_sync(endpoint, value, outer, wrapped, instance, args, kwargs, None, result)
+        return reissue_sync(endpoint, value, outer, wrapped, instance, args, kwargs, None, result)
     return value
 
 
@@ -176,13 +168,13 @@ async def framework_async(
     early = _prepare(endpoint, outer, instance, kwargs)
     if early is not None:
         if early.action == "fallback" and early.plan is not None:
-            return await _reissue_async(
+            return await reissue_async(
                 endpoint, early.plan, outer, wrapped, instance, args, kwargs, None, None
             )
         if early.action is not None:
             return _framework_blocked(outer, early, instance, kwargs)
         kwargs = early.kwargs
-    token = _inside_call.set(True)
+    token = inside_call.set(True)
     plan = None
     try:
         result = await wrapped(*args, **kwargs)
@@ -192,14 +184,14 @@ async def framework_async(
             raise
         error = exc
     finally:
-        _inside_call.reset(token)
+        inside_call.reset(token)
     if plan is not None:
-        return await _reissue_async(endpoint, plan, outer, wrapped, instance, args, kwargs, error, None)
+        return await reissue_async(endpoint, plan, outer, wrapped, instance, args, kwargs, error, None)
     outcome, value = call_guarded(
         "policy.output", _after, endpoint, outer, instance, result, kwargs, default=("return", result)
     )
     if outcome == "raise":
         raise value
     if outcome == "fallback":
-        return await _reissue_async(endpoint, value, outer, wrapped, instance, args, kwargs, None, result)
+        return await reissue_async(endpoint, value, outer, wrapped, instance, args, kwargs, None, result)
     return value

@@ -60,13 +60,13 @@ def _run_mirror(
     link: trace.Link,
     step: int,
 ) -> None:
-    from ._wrappers import _inside_call, start_call  # the wrappers import this module
+    from ._attempt import inside_call, start_call  # it imports this module through _response
 
     client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=0)
     try:
         resource = client.chat.completions
         call = start_call(endpoint, resource, kwargs, mirror_of=(link, step))
-        token = _inside_call.set(True)  # the patched create must not trace this call again
+        token = inside_call.set(True)  # the patched create must not trace this call again
         try:
             with call.activated():
                 result = resource.create(**kwargs)
@@ -74,7 +74,7 @@ def _run_mirror(
             call_guarded("openai.mirror", call.end_for_exception, exc, default=None)
             raise
         finally:
-            _inside_call.reset(token)
+            inside_call.reset(token)
         from ._response import record_response
 
         record_response(endpoint, call, result)

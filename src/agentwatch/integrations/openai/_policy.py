@@ -25,7 +25,7 @@ from ...governance._enforce import (
 from ._extract import given
 
 if TYPE_CHECKING:
-    from ._wrappers import Endpoint
+    from ._attempt import Endpoint
 
 
 def plan_for_error(call: ModelCall, exc: BaseException) -> FallbackPlan | None:

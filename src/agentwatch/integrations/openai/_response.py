@@ -24,7 +24,7 @@ from ._guardrails import InputDecision, check_output, restore_answer
 from ._stream import StreamRecorder, TracedAsyncStream, TracedStream
 
 if TYPE_CHECKING:
-    from ._wrappers import Endpoint
+    from ._attempt import Endpoint
 
 try:  # moved between SDK versions; both exist in openai 2.x and 3.x
     from openai._legacy_response import LegacyAPIResponse
