@@ -1,4 +1,4 @@
-"""Run a slow check on a thread of its own and stop waiting for it at its budget.
+"""Run a slow check on a worker thread and stop waiting for it at its budget.
 
 A Python function cannot be interrupted, so a check past its budget keeps running in the
 background and its result is dropped; the caller goes on at once with a timeout. At most
@@ -8,6 +8,7 @@ one is reported as timed out without starting, so stuck checks never pile up.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -16,6 +17,25 @@ T = TypeVar("T")
 
 MAX_RUNNING = 4
 _slots = threading.BoundedSemaphore(MAX_RUNNING)
+_jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+_started = 0
+_start_lock = threading.Lock()
+
+
+def _work() -> None:
+    while True:
+        _jobs.get()()
+
+
+def _ensure_workers() -> None:
+    """Start the daemon workers on first use; there are as many as checks may run at once."""
+    global _started
+    if _started == MAX_RUNNING:
+        return
+    with _start_lock:
+        while _started < MAX_RUNNING:
+            threading.Thread(target=_work, name="agentwatch-guardrail", daemon=True).start()
+            _started += 1
 
 
 class _Outcome:
@@ -34,9 +54,10 @@ def run_within(function: Callable[[], T], budget_ms: float) -> tuple[bool, T | N
     """
     if not _slots.acquire(blocking=False):
         return False, None
+    _ensure_workers()
     outcome = _Outcome()
 
-    def target() -> None:
+    def job() -> None:
         try:
             outcome.value = function()
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
@@ -45,7 +66,7 @@ def run_within(function: Callable[[], T], budget_ms: float) -> tuple[bool, T | N
             _slots.release()
             outcome.done.set()
 
-    threading.Thread(target=target, name="agentwatch-guardrail", daemon=True).start()
+    _jobs.put(job)
     if not outcome.done.wait(budget_ms / 1000):
         return False, None
     if outcome.error is not None:

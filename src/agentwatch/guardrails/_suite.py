@@ -92,7 +92,9 @@ class GuardrailSuite:
     """Run a policy's guardrail rules on one stage's text, cheapest check first.
 
     Each check's wall time is measured against its budget. A check cannot be interrupted, so a
-    check over budget runs to its end, and then its result is replaced by a ``"timeout"`` result.
+    rule check over budget runs to its end, and then its result is replaced by a ``"timeout"``
+    result. Groundedness, which may run a local model, runs on a worker thread instead, and the
+    suite stops waiting for it at its budget.
     A timed-out check, one that errored, and an evaluator that returned ``"uncertain"`` are
     decided by the check's fail mode. Fail-closed counts it as failed, so the rule's action
     applies. Fail-open counts it as passed, and the result keeps its label and ``error`` so that
