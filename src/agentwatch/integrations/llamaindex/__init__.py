@@ -10,6 +10,11 @@ Also patches the ``stream_chat``, ``astream_chat``, ``stream_complete`` and ``as
 methods of ``llama_index.llms.openai.OpenAI`` (and so of ``OpenAILike``), when that package is
 installed: their OpenAI SDK call runs when the returned generator is first iterated, after the
 LlamaIndex span exited, and the patch keeps the SDK from tracing it as a second chat span.
+For the same reason it patches ``astream_chat`` and ``astream_complete`` of
+``llama_index.core.llms.custom.CustomLLM``, the base of local-model classes such as ``LlamaCPP``
+(llama-index-llms-llama-cpp). Their async generator calls the sync ``stream_chat`` /
+``stream_complete`` on its first step, and without the patch that call would be traced as a
+second model call.
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ __all__ = ["LlamaIndexIntegration"]
 _OPENAI_LLM_MODULE = "llama_index.llms.openai.base"
 _SYNC_STREAM_METHODS = ("OpenAI.stream_chat", "OpenAI.stream_complete")
 _ASYNC_STREAM_METHODS = ("OpenAI.astream_chat", "OpenAI.astream_complete")
+_CUSTOM_LLM_MODULE = "llama_index.core.llms.custom"
+# NOTE: a CustomLLM subclass that overrides these methods is not patched, so one whose async
+# stream lazily calls its own sync stream method still gets two model spans per call.
+_CUSTOM_ASYNC_STREAM_METHODS = ("CustomLLM.astream_chat", "CustomLLM.astream_complete")
 
 
 class LlamaIndexIntegration:
@@ -51,6 +60,8 @@ class LlamaIndexIntegration:
             self._patcher.wrap(_OPENAI_LLM_MODULE, qualname, sync_stream_method)
         for qualname in _ASYNC_STREAM_METHODS:
             self._patcher.wrap(_OPENAI_LLM_MODULE, qualname, async_stream_method)
+        for qualname in _CUSTOM_ASYNC_STREAM_METHODS:
+            self._patcher.wrap(_CUSTOM_LLM_MODULE, qualname, async_stream_method)
 
     def uninstrument(self) -> None:
         self._patcher.restore()

@@ -15,6 +15,7 @@ from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.base.llms.base import BaseLLM
+from llama_index.core.chat_engine.types import BaseChatEngine
 from llama_index.core.response_synthesizers.base import BaseSynthesizer
 from llama_index.core.tools.types import BaseTool
 
@@ -56,6 +57,7 @@ class Kind(enum.Enum):
 
 # Only the public entry points; the private twins (``_query``, ``_retrieve``) stay transparent.
 _QUERY_METHODS = frozenset({"query", "aquery"})
+_CHAT_ENGINE_METHODS = frozenset({"chat", "achat", "stream_chat", "astream_chat"})
 _RETRIEVE_METHODS = frozenset({"retrieve", "aretrieve"})
 _SYNTHESIZE_METHODS = frozenset({"synthesize", "asynthesize"})
 _CHAT_METHODS = frozenset({"chat", "achat", "stream_chat", "astream_chat"})
@@ -123,6 +125,9 @@ def _classify(cls: type, method: str) -> Kind:
         return Kind.QUERY if method in _QUERY_METHODS else Kind.NONE
     if issubclass(cls, BaseSynthesizer):
         return Kind.SYNTHESIZE if method in _SYNTHESIZE_METHODS else Kind.NONE
+    if issubclass(cls, BaseChatEngine):
+        # A chat engine turn is an agent run: it retrieves, condenses and calls the model.
+        return Kind.AGENT if method in _CHAT_ENGINE_METHODS else Kind.NONE
     if issubclass(cls, BaseTool):
         return Kind.TOOL if method in _TOOL_METHODS else Kind.NONE
     if _WORKFLOW_TYPES and issubclass(cls, _WORKFLOW_TYPES):

@@ -5,6 +5,8 @@ the current run) is entered in the dispatcher's ``span_enter`` and left in ``spa
 ``span_drop``, which the dispatcher calls in the same frame and context for sync and async
 methods alike. Its *span* usually ends there too, but a span whose result is a stream ends
 when the stream does, possibly in another task or thread, so ending is idempotent and locked.
+A span that exits while such a deferred descendant is still open (a chat engine whose answer
+LlamaIndex streams from a thread of its own) ends when the last of those descendants ends.
 """
 
 from __future__ import annotations
@@ -32,17 +34,22 @@ class Entry:
     """A traced span and the scope it keeps current between the dispatcher's enter and exit."""
 
     __slots__ = (
+        "_ancestors_held",
         "_attached",
         "_ended",
         "_framework_scope",
+        "_holders",
         "_lock",
         "_otel_token",
+        "_pending",
         "_run_token",
+        "_waiting",
         "call",
         "context",
         "finalizer",
         "instance",
         "kind",
+        "parent",
         "run",
         "span",
         "span_id",
@@ -74,8 +81,22 @@ class Entry:
         self._otel_token: Token[otel_context.Context] | None = None
         self._framework_scope: AbstractContextManager[None] | None = None
         self._run_token: Token[Run | None] | None = None
+        self.parent: Entry | None = None  # the nearest traced ancestor, set by the tracker
         self._ended = False
         self._lock = threading.Lock()
+        self._pending = 0  # deferred descendants whose spans are still open
+        self._waiting = False  # exited while ``_pending`` was above 0
+        self._ancestors_held = False
+        self._holders: list[Entry] = []  # the ancestors this deferred entry keeps open
+
+    def descends_from(self, ancestor: Entry) -> bool:
+        """Return True when ``ancestor`` is this entry or one of its traced ancestors."""
+        entry: Entry | None = self
+        while entry is not None:
+            if entry is ancestor:
+                return True
+            entry = entry.parent
+        return False
 
     # --- scope: entered and left in the same frame ---------------------------------------
 
@@ -134,9 +155,18 @@ class Entry:
     def end(
         self, exc: BaseException | None = None, extra: Mapping[str, AttributeValue] | None = None
     ) -> None:
-        """End the span: ERROR for a real failure, unset for success and control flow."""
+        """End the span: ERROR for a real failure, unset for success and control flow.
+
+        Then end each ancestor that exited and was waiting only for this span.
+        """
         if not self._claim_end():
             return
+        try:
+            self._end_span(exc, extra)
+        finally:
+            self._release_holders()
+
+    def _end_span(self, exc: BaseException | None, extra: Mapping[str, AttributeValue] | None) -> None:
         control_flow = exc is not None and (is_control_flow(exc) or not isinstance(exc, Exception))
         if self.call is not None:
             if exc is None or control_flow:
@@ -148,3 +178,35 @@ class Entry:
             for key, value in extra.items():
                 self.span.set_attribute(key, value)
         end_agent_span(self.span, self.run, exc, control_flow=control_flow)
+
+    # --- deferred descendants: a parent span ends after them ----------------------------
+
+    def hold_ancestors(self) -> None:
+        """Keep every open ancestor from ending before this entry, whose span was deferred."""
+        if self._ancestors_held:
+            return
+        self._ancestors_held = True
+        ancestor = self.parent
+        while ancestor is not None:
+            with ancestor._lock:
+                if not ancestor._ended:
+                    ancestor._pending += 1
+                    self._holders.append(ancestor)
+            ancestor = ancestor.parent
+
+    def end_when_released(self) -> None:
+        """End the span now, or, while deferred descendants are open, when the last one ends."""
+        with self._lock:
+            if self._pending > 0:
+                self._waiting = True
+                return
+        self.end()
+
+    def _release_holders(self) -> None:
+        holders, self._holders = self._holders, []
+        for ancestor in holders:
+            with ancestor._lock:
+                ancestor._pending -= 1
+                ready = ancestor._pending == 0 and ancestor._waiting
+            if ready:
+                ancestor.end()

@@ -78,6 +78,28 @@ def _tool_call_parts(calls: Any) -> Iterator[dict[str, Any]]:
         }
 
 
+def _tool_call_block_parts(blocks: Any) -> Iterator[dict[str, Any]]:
+    for block in blocks or ():
+        if field(block, "block_type") == "tool_call":
+            yield {
+                "type": "tool_call",
+                "id": field(block, "tool_call_id"),
+                "name": field(block, "tool_name"),
+                "arguments": field(block, "tool_kwargs"),
+            }
+
+
+def message_tool_calls(message: Any) -> list[dict[str, Any]]:
+    """Return the tool calls of a ``ChatMessage`` as semantic-convention ``tool_call`` parts.
+
+    The OpenAI LLM keeps the SDK's calls in ``additional_kwargs["tool_calls"]`` beside its
+    ``ToolCallBlock`` blocks. Classes that build only the blocks, such as LlamaIndex's
+    ``MockFunctionCallingLLM``, are read from the blocks.
+    """
+    calls = list(_tool_call_parts(field(field(message, "additional_kwargs"), "tool_calls")))
+    return calls or list(_tool_call_block_parts(field(message, "blocks")))
+
+
 def _message(message: Any) -> dict[str, Any]:
     role = _role(message)
     extra = field(message, "additional_kwargs") or {}
@@ -88,7 +110,7 @@ def _message(message: Any) -> dict[str, Any]:
     parts: list[dict[str, Any]] = []
     if isinstance(text, str) and text:
         parts.append({"type": "text", "content": text})
-    parts.extend(_tool_call_parts(field(extra, "tool_calls")))
+    parts.extend(message_tool_calls(message))
     return {"role": role, "parts": parts}
 
 
@@ -100,10 +122,13 @@ def messages_json(messages: Any) -> str:
 
 
 def _tool_names(tools: Any) -> list[str]:
+    """Return the names of OpenAI tool schemas, or of ``BaseTool`` objects passed as they are."""
     names: list[str] = []
     for tool in tools or ():
         function = field(tool, "function")
         name = field(function, "name") if function is not None else field(tool, "name")
+        if name is None:
+            name = field(field(tool, "metadata"), "name")
         if isinstance(name, str):
             names.append(name)
     return names
@@ -167,7 +192,7 @@ def model_response(response: Any, kind: Kind, capture: bool) -> Pairs:
         yield semconv.GEN_AI_RESPONSE_FINISH_REASONS, reasons
 
     message = field(response, "message")
-    calls = list(_tool_call_parts(field(field(message, "additional_kwargs"), "tool_calls")))
+    calls = message_tool_calls(message) if message is not None else []
     names = [call["name"] for call in calls if isinstance(call["name"], str)]
     if names:
         yield semconv.RESPONSE_TOOL_CALL_NAMES, names
@@ -274,10 +299,8 @@ def answer(response: Any) -> tuple[str, list[dict[str, Any]]]:
     """Return a ``ChatResponse`` or ``CompletionResponse`` text and tool calls, for inline evaluators."""
     message = field(response, "message")
     text = _text(message) if message is not None else field(response, "text")
-    calls = [
-        {"name": call["name"], "arguments": _arguments_text(call["arguments"])}
-        for call in _tool_call_parts(field(field(message, "additional_kwargs"), "tool_calls"))
-    ]
+    tool_calls = message_tool_calls(message) if message is not None else []
+    calls = [{"name": call["name"], "arguments": _arguments_text(call["arguments"])} for call in tool_calls]
     return (text if isinstance(text, str) else ""), calls
 
 

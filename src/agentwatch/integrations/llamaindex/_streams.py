@@ -6,10 +6,14 @@ user code still hold:
 - ``owned_stream`` / ``owned_astream`` replace ``StreamingResponse.response_gen`` of a streaming
   query. LlamaIndex starts the model call only when that generator is first iterated, after the
   query span has exited. So each step runs with the query's entry as the parent of any span that
-  starts without a dispatcher parent, and the query span ends when the stream ends.
+  starts without a dispatcher parent inside the stream, and the query span ends when the stream
+  ends.
 - ``scoped_stream`` / ``scoped_astream`` wrap what the patched ``stream_*`` methods of
-  LlamaIndex's OpenAI LLM return. The OpenAI SDK call happens inside that generator's first
-  step, so each step runs inside ``framework_call_scope`` and the SDK adds no second chat span.
+  LlamaIndex's OpenAI LLM, and the patched ``astream_*`` methods of ``CustomLLM``, return. The
+  model call happens inside that generator's steps: the OpenAI SDK call, or the sync
+  ``stream_chat`` / ``stream_complete`` that ``CustomLLM``'s async twins iterate. So each step
+  runs inside ``framework_call_scope`` and with the model's entry as the stream owner, and
+  neither the SDK nor the sync twin adds a second chat span.
 
 Every marker is set and reset within one step, never across a ``yield``.
 """
@@ -23,17 +27,16 @@ from contextvars import ContextVar
 from typing import Any
 
 from ... import semconv
-from ..._call import ModelCall, framework_call_scope
+from ..._call import framework_call_scope
 from ..._state import STATE
 from ._entry import Entry
 
-# The entry a stream being iterated belongs to: the parent of spans that start without one.
+# The entry a stream being iterated belongs to: the parent of spans that start in its step
+# without a dispatcher parent opened inside that step.
 stream_owner: ContextVar[Entry | None] = ContextVar("agentwatch_llamaindex_stream_owner", default=None)
 
-# Set by a patched ``stream_*`` method while it runs; the span handler puts the call in it.
-stream_slot: ContextVar[list[ModelCall] | None] = ContextVar(
-    "agentwatch_llamaindex_stream_slot", default=None
-)
+# Set by a patched ``stream_*`` method while it runs; the span handler puts the model's entry in it.
+stream_slot: ContextVar[list[Entry] | None] = ContextVar("agentwatch_llamaindex_stream_slot", default=None)
 
 
 def _end_reason(exc: BaseException | None) -> str:
@@ -122,15 +125,18 @@ def own_response_stream(result: Any, entry: Entry) -> bool:
     return True
 
 
-def scoped_stream(stream: Iterator[Any], call: ModelCall) -> Iterator[Any]:
-    """Yield from ``stream``, each step inside ``framework_call_scope(call)``."""
+def scoped_stream(stream: Iterator[Any], entry: Entry) -> Iterator[Any]:
+    """Yield from ``stream``, each step inside the model call of ``entry`` and owned by it."""
     try:
         while True:
-            with framework_call_scope(call):
-                try:
+            token = stream_owner.set(entry)
+            try:
+                with framework_call_scope(entry.call):
                     item = next(stream)
-                except StopIteration:
-                    return
+            except StopIteration:
+                return
+            finally:
+                stream_owner.reset(token)
             yield item
     finally:
         close = getattr(stream, "close", None)
@@ -138,15 +144,18 @@ def scoped_stream(stream: Iterator[Any], call: ModelCall) -> Iterator[Any]:
             close()
 
 
-async def scoped_astream(stream: AsyncIterator[Any], call: ModelCall) -> AsyncIterator[Any]:
+async def scoped_astream(stream: AsyncIterator[Any], entry: Entry) -> AsyncIterator[Any]:
     """Yield from an async ``stream`` like ``scoped_stream`` does."""
     try:
         while True:
-            with framework_call_scope(call):
-                try:
+            token = stream_owner.set(entry)
+            try:
+                with framework_call_scope(entry.call):
                     item = await stream.__anext__()
-                except StopAsyncIteration:
-                    return
+            except StopAsyncIteration:
+                return
+            finally:
+                stream_owner.reset(token)
             yield item
     finally:
         aclose = getattr(stream, "aclose", None)
@@ -160,7 +169,7 @@ def sync_stream_method(
     """Wrap a sync ``stream_chat`` / ``stream_complete`` so its SDK call stays under its span."""
     if not STATE.active:
         return wrapped(*args, **kwargs)
-    slot: list[ModelCall] = []
+    slot: list[Entry] = []
     token = stream_slot.set(slot)
     try:
         result = wrapped(*args, **kwargs)
@@ -177,7 +186,7 @@ async def async_stream_method(
     """Wrap an async ``astream_chat`` / ``astream_complete`` like ``sync_stream_method`` does."""
     if not STATE.active:
         return await wrapped(*args, **kwargs)
-    slot: list[ModelCall] = []
+    slot: list[Entry] = []
     token = stream_slot.set(slot)
     try:
         result = await wrapped(*args, **kwargs)

@@ -4,7 +4,8 @@ Spans are parented explicitly: ``entries`` maps each open dispatcher span id to 
 nearest traced ancestor (its own entry when it is traced). An id leaves the map when the
 dispatcher exits or drops its span, on every path, so the map contains only running spans.
 LLM streams whose span has exited wait in ``streams`` until LlamaIndex reports their end, their
-error or their garbage collection.
+error or their garbage collection. A span that exits while a deferred descendant is open ends
+after that descendant.
 """
 
 from __future__ import annotations
@@ -54,9 +55,7 @@ class Tracker:
         if not STATE.active:
             return
         kind = classify(instance, span_id)
-        parent = self.entries.get(parent_id) if parent_id is not None else None
-        if parent is None:
-            parent = stream_owner.get()
+        parent = self._parent(parent_id)
 
         if kind is Kind.NONE or _continues(parent, kind, instance):
             # Transparent: children of this span attach to the nearest traced ancestor.
@@ -67,6 +66,7 @@ class Tracker:
             return
 
         entry = self._start(kind, span_id, instance, parent, bound_args)
+        entry.parent = parent
         self.entries[span_id] = entry
         with guarded("llamaindex.scope"):
             entry.enter_scope(owns_run=entry.run is not None and entry.run.span is entry.span)
@@ -89,7 +89,7 @@ class Tracker:
             if self._defer(entry, span_id, result):
                 return
             self._record_result(entry, result)
-        entry.end()
+        entry.end_when_released()
 
     def drop(self, span_id: str, error: BaseException | None) -> None:
         entry = self.entries.pop(span_id, None)
@@ -130,6 +130,19 @@ class Tracker:
 
     # --- internals -----------------------------------------------------------------------
 
+    def _parent(self, parent_id: str | None) -> Entry | None:
+        """Return the entry a span starting now nests under, or None for a root."""
+        parent = self.entries.get(parent_id) if parent_id is not None else None
+        owner = stream_owner.get()
+        if owner is None:
+            return parent
+        # A stream step runs in whatever context iterates the stream: the caller's, or a thread
+        # LlamaIndex started while the method that made the stream was still open. So a dispatcher
+        # parent opened outside the stream does not own the step's work, and the stream owner does.
+        if parent is None or not parent.descends_from(owner):
+            return owner
+        return parent
+
     def _register_stream(self, span_id: str, entry: Entry, stream: object) -> None:
         """Wait for the stream events of ``span_id``; end ``entry`` if the stream is collected.
 
@@ -139,6 +152,7 @@ class Tracker:
         """
         self.streams[span_id] = entry
         entry.stream_ids.append(span_id)
+        entry.hold_ancestors()
         if entry.finalizer is None:
             entry.finalizer = weakref.finalize(stream, self._abandon_stream, entry)
 
@@ -156,6 +170,11 @@ class Tracker:
 
     def _start(self, kind: Kind, span_id: str, instance: Any, parent: Entry | None, bound_args: Any) -> Entry:
         run = parent.run if parent is not None else current_run()
+        if run is not None and run.implicit:
+            # The parent is a one-step run of its own (a tool or retriever called outside any
+            # run), whose shared placeholder run counts no steps. So this span is numbered as if
+            # it had no run: a one-step run, or the root of a new run for a query or agent.
+            run = None
         context = parent.context if parent is not None else None
         label = span_label(span_id)
         capture = STATE.capture_content
@@ -224,8 +243,9 @@ class Tracker:
                 return False
             self._register_stream(span_id, entry, result)
             return True
-        if entry.kind in (Kind.QUERY, Kind.SYNTHESIZE):
-            return own_response_stream(result, entry)
+        if entry.kind in (Kind.QUERY, Kind.SYNTHESIZE) and own_response_stream(result, entry):
+            entry.hold_ancestors()
+            return True
         return False
 
     def _record_result(self, entry: Entry, result: Any) -> None:
@@ -277,10 +297,10 @@ def _is_stream(result: Any) -> bool:
 
 
 def _offer_stream_call(entry: Entry) -> None:
-    """Hand the model call to a patched ``stream_*`` method waiting for it."""
+    """Hand the model call's entry to a patched ``stream_*`` method waiting for it."""
     slot = stream_slot.get()
     if slot is not None and not slot and entry.call is not None:
-        slot.append(entry.call)
+        slot.append(entry)
 
 
 def _internal_span(name: str, span_kind: str, context: Any) -> Any:
