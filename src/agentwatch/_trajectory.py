@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
+from collections.abc import Collection
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -80,7 +81,7 @@ class Run:
         """Keep ``text`` as evidence unless it is empty, already kept, or over the run's bounds."""
         if self.implicit or not text or not text.strip():
             return False
-        key = hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=16).digest()
+        key = _evidence_key(text)
         with self._lock:
             if key in self._evidence_keys:
                 return False
@@ -94,10 +95,30 @@ class Run:
             self.evidence.append(Evidence(kind, text, step, source))
             return True
 
+    def narrow_retrieval(self, steps: Collection[int], sources: Collection[str]) -> None:
+        """Drop the documents retrieved at ``steps`` whose source is not in ``sources``.
+
+        A query engine's postprocessors (rerankers, similarity cutoffs) pass on fewer documents
+        than the retriever returned, and only those reach the model.
+        """
+        with self._lock:
+            kept: list[Evidence] = []
+            for item in self.evidence:
+                if item.kind == "retrieval" and item.step in steps and item.source not in sources:
+                    self._evidence_chars -= len(item.text)
+                    self._evidence_keys.discard(_evidence_key(item.text))
+                else:
+                    kept.append(item)
+            self.evidence = kept
+
     def evidence_texts(self) -> list[str]:
         """Return the evidence gathered so far, oldest first."""
         with self._lock:
             return [item.text for item in self.evidence]
+
+
+def _evidence_key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=16).digest()
 
 
 # Stands for every one-step run: it keeps no evidence (add_evidence callers check ``implicit``).

@@ -31,6 +31,7 @@ from llama_index.core.embeddings.mock_embed_model import MockEmbedding
 from llama_index.core.llms.callbacks import llm_completion_callback
 from llama_index.core.llms.mock import MockFunctionCallingLLM, MockLLM
 from llama_index.core.postprocessor import SimilarityPostprocessor
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.tools import FunctionTool, QueryEngineTool
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -695,6 +696,27 @@ def test_query_with_similarity_postprocessor(
     assert_attributes(run_spans(exporter, root)[1], retrieval_attributes(1, documents=2))
     assert len(exporter.get_finished_spans()) == len(expected) + 1
     assert_tracker_empty(instrumented)
+
+
+class KeepRefundNodes(BaseNodePostprocessor):
+    """A postprocessor that passes on only the refund policy, like a reranker with a cutoff."""
+
+    def _postprocess_nodes(self, nodes: list[Any], query_bundle: Any = None) -> list[Any]:
+        return [node for node in nodes if "Refund" in node.node.get_content()]
+
+
+def test_postprocessed_documents_are_the_evidence(exporter: Any) -> None:
+    llm = RunRecordingLLM(max_tokens=4)
+    engine = mock_index().as_query_engine(
+        llm=llm, similarity_top_k=2, node_postprocessors=[KeepRefundNodes()]
+    )
+
+    response = engine.query(QUESTION)
+
+    assert [node.node.get_content() for node in response.source_nodes] == [POLICY]
+    [run] = llm.runs
+    # The retriever returned both documents; only the one the model got is evidence.
+    assert [(kind, text, step) for kind, text, step, _ in evidence_of(run)] == [("retrieval", POLICY, 1)]
 
 
 # --- outside any run --------------------------------------------------------------------------

@@ -50,6 +50,7 @@ class Entry:
         "instance",
         "kind",
         "parent",
+        "retrieval_steps",
         "run",
         "span",
         "span_id",
@@ -73,6 +74,7 @@ class Entry:
         self.run = run
         self.call = call
         self.step = 0  # the trajectory step of a retrieval or tool span; model calls keep theirs
+        self.retrieval_steps: list[int] = []  # steps of the retrievals directly under this span
         # Children of this span are started in this context, so they nest under it explicitly.
         self.context: otel_context.Context = trace.set_span_in_context(span)
         self.finalizer: Any = None  # a weakref.finalize backstop while a stream is pending

@@ -210,6 +210,8 @@ class Tracker:
             return Entry(span_id, kind, instance, span, run)
 
         if kind is Kind.SYNTHESIZE:
+            if run is not None and parent is not None and parent.retrieval_steps:
+                _keep_synthesized(run, parent.retrieval_steps, extract.argument(bound_args, "nodes"))
             name = f"{semconv.LLAMAINDEX_SYNTHESIZE} {type(instance).__name__}"
             span = _internal_span(name, semconv.SPAN_KIND_CHAIN, context)
             span.set_attribute(semconv.LLAMAINDEX_SPAN, label)
@@ -217,6 +219,8 @@ class Tracker:
 
         run, step = (run, run.next_step()) if run is not None else step_for_call()
         if kind is Kind.RETRIEVE:
+            if parent is not None:
+                parent.retrieval_steps.append(step)
             name = f"{semconv.OPERATION_RETRIEVAL} {type(instance).__name__}"
             span = _internal_span(name, semconv.SPAN_KIND_RETRIEVER, context)
             span.set_attribute(semconv.GEN_AI_OPERATION_NAME, semconv.OPERATION_RETRIEVAL)
@@ -301,6 +305,13 @@ def _offer_stream_call(entry: Entry) -> None:
     slot = stream_slot.get()
     if slot is not None and not slot and entry.call is not None:
         slot.append(entry)
+
+
+def _keep_synthesized(run: Run, steps: list[int], nodes: Any) -> None:
+    """Keep as evidence only the retrieved documents the synthesizer got (after postprocessing)."""
+    if isinstance(nodes, list):
+        sources = {source for source in map(extract.node_id, nodes) if source is not None}
+        run.narrow_retrieval(steps, sources)
 
 
 def _internal_span(name: str, span_kind: str, context: Any) -> Any:
