@@ -282,6 +282,30 @@ def test_unbuffered_stream_only_flags(routes: Routes, exporter: Any, use_policy:
     assert attributes_of(span)[semconv.POLICY_ACTION] == "flag"
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_unbuffered_stream_guardrail_only_flags(
+    routes: Routes, exporter: Any, use_policy: Any, mode: str
+) -> None:
+    use_policy(buffer=False, guardrails=(GuardrailRule("secrets", "output", "block"),))
+    routes.local = streamed(LEAK)
+    sync_client, async_client = make_clients(routes, base_url=LOCAL)
+
+    if mode == "sync":
+        chunks = list(sync_client.chat.completions.create(model="smollm2", messages=MESSAGES, stream=True))
+    else:
+        stream = await async_client.chat.completions.create(model="smollm2", messages=MESSAGES, stream=True)
+        chunks = [part async for part in stream]
+
+    # Read chunk by chunk as it arrived, so the answer went out; the check is on record.
+    assert text_of(chunks) == LEAK
+    (span,) = chat_spans(exporter)
+    (result,) = events_named(span, semconv.EVENT_GUARDRAIL_RESULT)
+    assert result[semconv.GUARDRAIL_NAME] == "secrets"
+    assert result[semconv.GUARDRAIL_STAGE] == "output"
+    assert result[semconv.GUARDRAIL_PASSED] is False
+    assert attributes_of(span)[semconv.POLICY_ACTION] == "flag"
+
+
 def test_buffer_streams_from_toml(tmp_path: Any) -> None:
     path = tmp_path / "policy.toml"
     path.write_text('buffer_streams = true\n\n[routes.local]\nmodel = "smollm2"\n')

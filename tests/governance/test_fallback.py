@@ -18,7 +18,7 @@ from opentelemetry.trace import StatusCode
 import agentwatch
 from _openai_transport import OPENAI_MAJOR, Recorder, chat_completion, chunk, httpx, make_clients, sse
 from _spans import attributes_of
-from agentwatch import EvaluatorRule, Fallback, Policy, Route, semconv
+from agentwatch import EvaluatorRule, Fallback, GuardrailRule, Policy, PolicyError, Route, semconv
 from agentwatch.governance import GuardrailViolation
 
 LOCAL = "http://127.0.0.1:8080/v1"
@@ -262,16 +262,10 @@ def test_never_falls_back_twice(routes: Routes, exporter: Any) -> None:
     assert len(routes.requests) == 2
 
 
-@pytest.mark.usefixtures("with_policy")
-@pytest.mark.policy(on=("error",))
-def test_unlisted_trigger_only_flags(routes: Routes, exporter: Any) -> None:
-    client, _ = make_clients(routes, base_url=LOCAL)
-
-    response = client.chat.completions.create(model="smollm2", messages=MESSAGES)
-
-    assert response.choices[0].message.content == WRONG
-    (span,) = chat_spans(exporter)
-    assert events_named(span, semconv.EVENT_FALLBACK) == []
+def test_unlisted_trigger_rejected() -> None:
+    # on_fail = "fallback" would never fall back without eval_fail among the triggers.
+    with pytest.raises(PolicyError, match="not 'eval_fail'"):
+        policy(on=("error",))
 
 
 @pytest.mark.usefixtures("with_policy")
@@ -382,3 +376,63 @@ def test_cost_from_route_prices(routes: Routes, exporter: Any, tracer_provider: 
         agentwatch.uninstrument()
 
     assert attributes_of(chat_spans(exporter)[0])[semconv.USAGE_COST] == pytest.approx(0.006)
+
+
+SECRET = "Use the key ghp_1234567890abcdefghijABCDEFGHIJ123456 for it."
+
+
+def secrets_and_groundedness() -> Policy:
+    return Policy(
+        routes=policy().routes,
+        evaluators=(EvaluatorRule("groundedness", threshold=0.8, on_fail="fallback"),),
+        guardrails=(GuardrailRule("secrets", "output", "block"),),
+        fallback=Fallback("approved", ("eval_fail",)),
+    )
+
+
+def test_blocked_answer_not_released_by_weaker_fallback(
+    routes: Routes, exporter: Any, tracer_provider: TracerProvider
+) -> None:
+    # The answer leaks a key (block) and is ungrounded (fallback): the stronger action wins.
+    routes.local = lambda request: httpx.Response(200, json=chat_completion(f"{WRONG} {SECRET}"))
+    client, _ = make_clients(routes, base_url=LOCAL)
+    agentwatch.instrument(tracer_provider=tracer_provider, policy=secrets_and_groundedness())
+    try:
+        response = client.chat.completions.create(model="smollm2", messages=MESSAGES)
+    finally:
+        agentwatch.uninstrument()
+
+    assert response.choices[0].finish_reason == "content_filter"
+    assert "ghp_" not in response.choices[0].message.content
+    assert len(routes.requests) == 1
+    (span,) = chat_spans(exporter)
+    assert attributes_of(span)[semconv.POLICY_ACTION] == "block"
+    assert events_named(span, semconv.EVENT_FALLBACK) == []
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_fallback_answer_still_guarded(
+    routes: Routes, exporter: Any, tracer_provider: TracerProvider, mode: str
+) -> None:
+    usage = {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}
+    routes.approved = lambda request: httpx.Response(
+        200, json=chat_completion(f"{RIGHT} {SECRET}", model="smollm2-approved", usage=usage)
+    )
+    sync_client, async_client = make_clients(routes, base_url=LOCAL)
+    agentwatch.instrument(tracer_provider=tracer_provider, policy=secrets_and_groundedness())
+    try:
+        if mode == "sync":
+            response = sync_client.chat.completions.create(model="smollm2", messages=MESSAGES)
+        else:
+            response = await async_client.chat.completions.create(model="smollm2", messages=MESSAGES)
+    finally:
+        agentwatch.uninstrument()
+
+    assert response.choices[0].finish_reason == "content_filter"
+    assert "ghp_" not in response.choices[0].message.content
+    # The blocked notice keeps the approved route's token usage: those tokens were spent.
+    assert response.usage is not None
+    assert response.usage.total_tokens == 21
+    first, second = chat_spans(exporter)
+    assert attributes_of(first)[semconv.POLICY_ACTION] == "fallback"
+    assert attributes_of(second)[semconv.POLICY_ACTION] == "block"

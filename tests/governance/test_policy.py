@@ -138,8 +138,38 @@ BAD = [
         id="fallback-missing",
     ),
     pytest.param(
+        {
+            "routes": {"local": {"model": "m"}, "approved": {"model": "a", "approved": True}},
+            "evaluators": [{"name": "groundedness", "on_fail": "fallback"}],
+            "fallback": {"to": "approved", "on": ["error"]},
+        },
+        "Evaluator 'groundedness' has on_fail = 'fallback' but [fallback] on lists 'error', not "
+        "'eval_fail'. Add 'eval_fail' to on",
+        id="eval-fail-trigger-missing",
+    ),
+    pytest.param(
+        {
+            "routes": {"local": {"model": "m"}, "approved": {"model": "a", "approved": True}},
+            "guardrails": [{"name": "pii", "action": "fallback"}],
+            "fallback": {"to": "approved", "on": ["error", "eval_fail"]},
+        },
+        "Guardrail 'pii' has action = 'fallback' but [fallback] on lists 'error', 'eval_fail', "
+        "not 'guardrail'",
+        id="guardrail-trigger-missing",
+    ),
+    pytest.param(
+        {"guardrails": [{"name": "pii", "action": "fallback"}]},
+        "Guardrail 'pii' has action = 'fallback' but the policy has no [fallback]",
+        id="guardrail-fallback-missing",
+    ),
+    pytest.param(
+        {"routes": {"local": {"model": "m", "buffer_streams": True}}},
+        "buffer_streams is a top-level key: put it at the top of the file, before any table.",
+        id="buffer-streams-in-table",
+    ),
+    pytest.param(
         {"guardrails": [{"name": "pii", "fail": "maybe"}]},
-        "Unknown fail mode 'maybe'. Valid fail modes: open, closed",
+        "Unknown fail mode 'maybe' for guardrail 'pii'. Valid fail modes: open, closed",
         id="fail-mode",
     ),
     pytest.param(

@@ -17,6 +17,7 @@ from agentwatch.guardrails import (
     GuardrailSuite,
     Redactor,
 )
+from agentwatch.guardrails import _deadline
 from agentwatch.guardrails._deadline import MAX_RUNNING
 from agentwatch.guardrails._evaluated import GroundednessGuardrail
 
@@ -290,6 +291,15 @@ class HangingGroundedness(GroundednessGuardrail):
         return self.result(stage, True, "grounded", "released")
 
 
+def release_and_wait(check: HangingGroundedness) -> None:
+    """Let the hanging checks return, and wait until every worker slot is free again."""
+    check.release.set()
+    for _ in range(MAX_RUNNING):
+        assert _deadline._slots.acquire(timeout=5)
+    for _ in range(MAX_RUNNING):
+        _deadline._slots.release()
+
+
 def hanging_suite(check: HangingGroundedness, fail_closed: bool | None = None) -> GuardrailSuite:
     return GuardrailSuite(
         [GuardrailRule("groundedness", stage="output", action="block")],
@@ -312,7 +322,7 @@ def test_slow_groundedness_stops_waiting_at_budget() -> None:
         assert result.passed is True  # groundedness fails open by default
         assert outcome.action is None
     finally:
-        check.release.set()
+        release_and_wait(check)
 
 
 def test_slow_groundedness_fails_closed_when_configured() -> None:
@@ -320,7 +330,7 @@ def test_slow_groundedness_fails_closed_when_configured() -> None:
     try:
         outcome = hanging_suite(check, fail_closed=True).run("Refunds.", stage="output", context="30 days.")
     finally:
-        check.release.set()
+        release_and_wait(check)
 
     assert outcome.results[0].label == "timeout"
     assert outcome.results[0].passed is False
@@ -336,7 +346,7 @@ def test_stuck_checks_do_not_pile_up() -> None:
         # Only MAX_RUNNING checks started; the others timed out without a thread of their own.
         assert check.started == MAX_RUNNING
     finally:
-        check.release.set()
+        release_and_wait(check)
 
 
 def test_fast_groundedness_result_is_used() -> None:

@@ -67,10 +67,17 @@ def verdict_from_evaluations(evaluations: list[Evaluation]) -> Verdict | None:
 
 
 def decide_after_evaluations(call: ModelCall, evaluations: list[Evaluation]) -> None:
-    """Set ``call.verdict`` from failed evaluations, planning the fallback while the span is open."""
+    """Set ``call.verdict`` from failed evaluations, planning the fallback while the span is open.
+
+    An output guardrail's verdict on the same answer stays when it is at least as strong
+    (raise, then block, then fallback), so a blocked answer is never handed out by a weaker action.
+    """
     verdict = verdict_from_evaluations(evaluations)
     if verdict is None:
         return
+    existing = call.verdict
+    if existing is not None and (not call.acts or _SEVERITY[existing.action] >= _SEVERITY[verdict.action]):
+        return  # the guardrail's action stands, and so does its policy.action attribute
     if not call.acts:
         # The caller has the answer already (a stream read as it arrived, a framework's own
         # evaluation at its end), so the failure is recorded and nothing else happens.
@@ -78,10 +85,11 @@ def decide_after_evaluations(call: ModelCall, evaluations: list[Evaluation]) -> 
         return
     if verdict.action == "fallback":
         plan = plan_fallback(call, verdict.trigger, f"evaluation_failed:{verdict.check}")
+        if plan is None:  # a fallback attempt, or a policy without this trigger
+            call.span.set_attribute(semconv.POLICY_ACTION, "flag")
+            return
         verdict = replace(verdict, plan=plan)
-    call.span.set_attribute(
-        semconv.POLICY_ACTION, verdict.action if verdict.action != "fallback" or verdict.plan else "flag"
-    )
+    call.span.set_attribute(semconv.POLICY_ACTION, verdict.action)
     call.verdict = verdict
 
 
@@ -170,25 +178,29 @@ def blocked_chat_chunk(model: str | None, check: str, reason: str) -> Any:
     )
 
 
-def blocked_chat_completion(model: str | None, check: str, reason: str) -> Any:
-    """Return a ``ChatCompletion`` with ``finish_reason="content_filter"`` and a short notice."""
+def blocked_chat_completion(model: str | None, check: str, reason: str, usage: Any = None) -> Any:
+    """Return a ``ChatCompletion`` with ``finish_reason="content_filter"`` and a short notice.
+
+    ``usage`` is the withheld answer's token usage, when the model was called: its tokens were spent.
+    """
     from openai.types.chat import ChatCompletion
 
-    return ChatCompletion.model_validate(
-        {
-            "id": "agentwatch-blocked",
-            "object": "chat.completion",
-            "created": 0,
-            "model": model or "",
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "content_filter",
-                    "message": {
-                        "role": "assistant",
-                        "content": BLOCK_NOTICE.format(check=check, reason=reason),
-                    },
-                }
-            ],
-        }
-    )
+    body = {
+        "id": "agentwatch-blocked",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model or "",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "content_filter",
+                "message": {
+                    "role": "assistant",
+                    "content": BLOCK_NOTICE.format(check=check, reason=reason),
+                },
+            }
+        ],
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return ChatCompletion.model_validate(body)

@@ -54,7 +54,11 @@ def _known_keys(where: str, data: Mapping[str, Any], valid: Iterable[str]) -> No
     options = tuple(valid)
     for key in data:
         if key not in options:
-            raise PolicyError(f"Unknown field {key!r} in {where}. Valid fields: {', '.join(options)}.")
+            hint = ""
+            if key == "buffer_streams":
+                # TOML puts a key written after a [table] header into that table.
+                hint = " buffer_streams is a top-level key: put it at the top of the file, before any table."
+            raise PolicyError(f"Unknown field {key!r} in {where}. Valid fields: {', '.join(options)}.{hint}")
 
 
 @dataclass(frozen=True)
@@ -137,8 +141,11 @@ class GuardrailRule:
         _choice("action", self.action, GUARDRAIL_ACTIONS)
         if self.timeout_ms is not None:
             _number(f"timeout_ms of guardrail {self.name!r}", self.timeout_ms, 0, 600_000)
-        if self.fail is not None:
-            _choice("fail mode", self.fail, FAIL_MODES)
+        if self.fail is not None and self.fail not in FAIL_MODES:
+            raise PolicyError(
+                f"Unknown fail mode {self.fail!r} for guardrail {self.name!r}. "
+                f"Valid fail modes: {', '.join(FAIL_MODES)}."
+            )
 
 
 @dataclass(frozen=True)
@@ -238,10 +245,22 @@ class Policy:
                         "Valid routes: none defined."
                     )
                 _choice("route", rule.judge, names)
-            if rule.on_fail == "fallback" and self.fallback is None:
-                raise PolicyError(
-                    f"Evaluator {rule.name!r} has on_fail = 'fallback' but the policy has no [fallback]."
-                )
+            if rule.on_fail == "fallback":
+                self._check_trigger(f"Evaluator {rule.name!r} has on_fail = 'fallback'", "eval_fail")
+        for guardrail in self.guardrails:
+            if guardrail.action == "fallback":
+                self._check_trigger(f"Guardrail {guardrail.name!r} has action = 'fallback'", "guardrail")
+
+    def _check_trigger(self, what: str, trigger: str) -> None:
+        """Fail when an action asks for a fallback the [fallback] section would never make."""
+        if self.fallback is None:
+            raise PolicyError(f"{what} but the policy has no [fallback]. Add a [fallback] section.")
+        if trigger not in self.fallback.on:
+            listed = ", ".join(repr(name) for name in self.fallback.on) or "nothing"
+            raise PolicyError(
+                f"{what} but [fallback] on lists {listed}, not {trigger!r}. Add {trigger!r} to on, "
+                "or choose another action."
+            )
 
     def route_for(self, model: str | None, base_url: str | None) -> Route | None:
         """Return the route a call belongs to: the one naming its base URL first, then by model."""

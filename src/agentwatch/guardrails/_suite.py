@@ -143,6 +143,8 @@ class GuardrailSuite:
                     "mapped to a Guardrail instance."
                 )
         self._checks = [(rule, self._check_for(rule, overrides)) for rule in self.rules]
+        #: The stages that have at least one rule.
+        self.stages = frozenset(rule.stage for rule in self.rules)
         self._order = {name: index for index, name in enumerate(CHECK_ORDER)}
 
     @staticmethod

@@ -36,6 +36,7 @@ WRONG = "Refunds are available for 60 days."
 RIGHT = "You have 30 days to file a refund request."
 LEAK = "Sure, use the key sk-proj-Abc123Def456Ghi789Jkl012Mno345 for that."
 
+USAGE = {"prompt_tokens": 31, "completion_tokens": 12, "total_tokens": 43}
 ROUTES = {
     "local": Route("local", "smollm2", base_url=LOCAL),
     "approved": Route("approved", "smollm2-approved", base_url=APPROVED, approved=True),
@@ -50,10 +51,12 @@ class Routes(Recorder):
         self.local_answer = WRONG
         self.handler = self.answer
 
+    approved_answer = RIGHT
+
     def answer(self, request: Any) -> Any:
         if request.url.port == 8090:
-            return httpx.Response(200, json=chat_completion(self.local_answer))
-        return httpx.Response(200, json=chat_completion(RIGHT, model="smollm2-approved"))
+            return httpx.Response(200, json=chat_completion(self.local_answer, usage=USAGE))
+        return httpx.Response(200, json=chat_completion(self.approved_answer, model="smollm2-approved"))
 
 
 @pytest.fixture
@@ -193,6 +196,47 @@ def test_streamed_answer_only_flagged(routes: Routes, exporter: Any, use_policy:
     assert attributes_of(span)[semconv.POLICY_ACTION] == "flag"
 
 
+def test_fallback_answer_guarded_inside_langchain(routes: Routes, exporter: Any, use_policy: Any) -> None:
+    use_policy(
+        Policy(
+            routes=ROUTES,
+            evaluators=EVAL_FALLBACK.evaluators,
+            guardrails=(GuardrailRule("secrets", "output", "block"),),
+            fallback=EVAL_FALLBACK.fallback,
+        )
+    )
+    routes.approved_answer = f"{RIGHT} {LEAK}"
+
+    message = model(routes).invoke(MESSAGES)
+
+    assert "sk-proj" not in message.content
+    assert message.response_metadata["finish_reason"] == "content_filter"
+    assert [request.url.port for request in routes.requests] == [8090, 8091]
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    assert attributes_of(spans["chat smollm2"])[semconv.POLICY_ACTION] == "fallback"
+    assert attributes_of(spans["chat smollm2-approved"])[semconv.POLICY_ACTION] == "block"
+
+
+def test_streamed_secret_flagged_inside_langchain(routes: Routes, exporter: Any, use_policy: Any) -> None:
+    use_policy(output_guardrail("block"))
+    sse_body = "".join(
+        f"data: {json.dumps(event)}\n\n"
+        for event in (chunk({"role": "assistant", "content": LEAK}), chunk({}, finish_reason="stop"))
+    )
+    routes.handler = lambda request: httpx.Response(
+        200, content=(sse_body + "data: [DONE]\n\n").encode(), headers={"content-type": "text/event-stream"}
+    )
+
+    text = "".join(str(part.content) for part in model(routes).stream("What key should I use?"))
+
+    assert text == LEAK  # LangChain handed each chunk on as it arrived
+    (span,) = exporter.get_finished_spans()
+    (result,) = events_named(span, semconv.EVENT_GUARDRAIL_RESULT)
+    assert (result[semconv.GUARDRAIL_NAME], result[semconv.GUARDRAIL_STAGE]) == ("secrets", "output")
+    assert result[semconv.GUARDRAIL_PASSED] is False
+    assert attributes_of(span)[semconv.POLICY_ACTION] == "flag"
+
+
 def output_guardrail(action: str) -> Policy:
     return Policy(routes=ROUTES, guardrails=(GuardrailRule("secrets", "output", action),))
 
@@ -214,6 +258,9 @@ def test_output_guardrail_blocks_inside_langchain(routes: Routes, exporter: Any,
     assert result[semconv.GUARDRAIL_PASSED] is False
     assert attributes_of(span)[semconv.POLICY_ACTION] == "block"
     assert span.status.status_code is StatusCode.UNSET
+    # The withheld answer's tokens were spent, so the span keeps them.
+    assert attributes_of(span)[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 31
+    assert attributes_of(span)[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 12
 
 
 async def test_output_guardrail_raises_inside_langchain(

@@ -13,6 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from openai import AsyncStream, Stream
 from opentelemetry import trace
 
 from ... import semconv
@@ -24,9 +25,22 @@ from ..._trajectory import Run
 from ...governance._enforce import FallbackPlan, plan_retry
 from ...governance._inline import StepRecord
 from ._extract import Answer, Pairs, base_url_of, given, provider_name, server_attributes
-from ._policy import fallback_attributes, fallback_links, fallback_target, original_function
+from ._policy import fallback_attributes, fallback_links, fallback_target, original_function, settle
 from ._response import handle_result
 from ._stream import StreamAccumulator
+
+
+def buffers(call: ModelCall, kwargs: dict[str, Any], result: Any) -> bool:
+    """True when the policy buffers streams and ``result`` is a chat stream of ``call``."""
+    policy = STATE.policy
+    return (
+        policy is not None
+        and policy.buffer_streams
+        and isinstance(result, (Stream, AsyncStream))
+        and call.metric_attributes.get(semconv.GEN_AI_OPERATION_NAME) != semconv.OPERATION_EMBEDDINGS
+        and isinstance(kwargs.get("messages"), list)
+    )
+
 
 # Set while a traced call runs, so an SDK method that calls another patched one is traced once.
 inside_call: ContextVar[bool] = ContextVar("agentwatch_openai_call", default=False)
@@ -206,7 +220,11 @@ def reissue_sync(
             if outcome is None:
                 return answer
         else:
-            return finish_attempt(endpoint, call, result)
+            if STATE.policy is not None and buffers(call, new_kwargs, result):
+                from ._buffer import buffered_sync  # it imports this module
+
+                return buffered_sync(endpoint, call, wrapped, instance, args, new_kwargs, result)
+            return settle(call, finish_attempt(endpoint, call, result), new_kwargs)
         # Raised outside the except block, so the first attempt's exception keeps its own context.
         raise outcome
 
@@ -244,6 +262,10 @@ async def reissue_async(
             if outcome is None:
                 return answer
         else:
-            return finish_attempt(endpoint, call, result)
+            if STATE.policy is not None and buffers(call, new_kwargs, result):
+                from ._buffer import buffered_async  # it imports this module
+
+                return await buffered_async(endpoint, call, wrapped, instance, args, new_kwargs, result)
+            return settle(call, finish_attempt(endpoint, call, result), new_kwargs)
         # Raised outside the except block, so the first attempt's exception keeps its own context.
         raise outcome

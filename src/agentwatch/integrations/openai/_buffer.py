@@ -29,18 +29,6 @@ from ._policy import plan_for_error
 from ._stream import ChatStreamAccumulator, StreamRecorder
 
 
-def buffers(call: ModelCall, kwargs: dict[str, Any], result: Any) -> bool:
-    """True when the policy buffers streams and ``result`` is a chat stream of ``call``."""
-    policy = STATE.policy
-    return (
-        policy is not None
-        and policy.buffer_streams
-        and isinstance(result, (Stream, AsyncStream))
-        and call.metric_attributes.get(semconv.GEN_AI_OPERATION_NAME) != semconv.OPERATION_EMBEDDINGS
-        and isinstance(kwargs.get("messages"), list)
-    )
-
-
 class _Replay(wrapt.ObjectProxy[Any]):
     """An ``openai.Stream`` (isinstance holds) that yields buffered chunks; its body is read already."""
 
@@ -151,8 +139,7 @@ class Buffer:
         """Run the output guardrails; return the answer the caller is visible_text when it differs."""
         from ._response import verdict_from_output  # it imports the stream module
 
-        choice = self.accumulator.choices.get(0)
-        text = "".join(choice.texts) if choice is not None else ""
+        text = self.accumulator.text()
         decision = check_output_text(self.call, text)
         verdict_from_output(self.call, decision)
         visible_text = decision.text if decision.text is not None else text

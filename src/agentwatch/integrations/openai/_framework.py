@@ -12,18 +12,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from openai import AsyncStream, Stream
+
 from ... import semconv
 from ..._call import ModelCall
 from ..._guard import call_guarded
 from ..._state import STATE
-from ...governance._enforce import GuardrailViolation, blocked_chat_completion
 from ...governance._inline import evaluate_now
 from ._attempt import Endpoint, inside_call, reissue_async, reissue_sync, step_record
 from ._extract import base_url_of, given, server_attributes
 from ._guardrails import restore_answer
 from ._mirror import maybe_mirror
-from ._policy import apply_route_timeout, is_chat_completion, plan_for_error
-from ._response import apply_output_guardrails, is_legacy_response
+from ._policy import (
+    BlockedRawResponse,
+    apply_route_timeout,
+    is_chat_completion,
+    is_legacy_response,
+    outcome_for_verdict,
+    plan_for_error,
+)
+from ._response import apply_output_guardrails, watch_framework_stream
 from ._wrappers import _before_call, _Early, _early_answer
 
 
@@ -71,35 +79,15 @@ def _after(
     # what the framework reads later: changing it here changes the framework's answer.
     completion = result.parse() if is_legacy_response(result) else result
     if not is_chat_completion(completion):
-        return "return", result  # a stream: no answer to judge before it is read
+        suite = STATE.guardrails
+        if suite is not None and "output" in suite.stages and isinstance(result, (Stream, AsyncStream)):
+            # A stream the framework reads chunk by chunk: checked at its end, recorded only.
+            return "return", watch_framework_stream(outer, result)
+        return "return", result
     call_guarded("policy.output", _judge_answer, endpoint, outer, completion, kwargs, default=None)
     if STATE.mirror_worker is not None:
         call_guarded("openai.mirror", maybe_mirror, endpoint, outer, instance, kwargs, default=None)
-    verdict = outer.verdict
-    if verdict is None:
-        return "return", result
-    if verdict.action == "raise":
-        return "raise", GuardrailViolation(verdict.check, verdict.reason, "output")
-    if verdict.action == "block":
-        model = given(kwargs, "model")
-        blocked = blocked_chat_completion(
-            model if isinstance(model, str) else None, verdict.check, verdict.reason
-        )
-        return "return", _BlockedRawResponse(blocked) if result is not completion else blocked
-    if verdict.plan is not None:
-        return "fallback", verdict.plan
-    return "return", result
-
-
-class _BlockedRawResponse:
-    """Stands in for ``with_raw_response``'s result when the policy withheld the answer."""
-
-    def __init__(self, completion: Any) -> None:
-        self._completion = completion
-        self.headers: dict[str, str] = {}
-
-    def parse(self, **_: Any) -> Any:
-        return self._completion
+    return outcome_for_verdict(outer, result, kwargs)
 
 
 def _wants_raw(kwargs: dict[str, Any]) -> bool:
@@ -110,7 +98,7 @@ def _wants_raw(kwargs: dict[str, Any]) -> bool:
 
 def _framework_blocked(outer: ModelCall, early: _Early, instance: Any, kwargs: dict[str, Any]) -> Any:
     answer = _early_answer(outer, early, instance, end=False)
-    return _BlockedRawResponse(answer) if _wants_raw(kwargs) else answer
+    return BlockedRawResponse(answer) if _wants_raw(kwargs) else answer
 
 
 def framework_sync(

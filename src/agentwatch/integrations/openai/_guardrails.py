@@ -144,3 +144,10 @@ def check_output_text(call: ModelCall, text: str) -> InputDecision:
         decision.text = outcome.text
     call.span.set_attribute(semconv.POLICY_ACTION, outcome.action)
     return decision
+
+
+def flag_streamed_output(call: ModelCall, text: str) -> None:
+    """Check an answer the caller has read already: record the results, and ``flag`` if one fired."""
+    decision = check_output_text(call, text)
+    if decision.action is not None:
+        call.span.set_attribute(semconv.POLICY_ACTION, "flag")

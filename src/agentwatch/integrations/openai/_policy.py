@@ -14,6 +14,7 @@ from opentelemetry import trace
 
 from ... import semconv
 from ..._call import ModelCall
+from ..._guard import call_guarded
 from ..._state import STATE
 from ...governance._enforce import (
     FallbackPlan,
@@ -82,20 +83,56 @@ def fallback_links(failed: ModelCall) -> list[trace.Link]:
 
 
 def outcome_for_verdict(call: ModelCall, traced: Any, kwargs: dict[str, Any]) -> tuple[str, Any]:
-    """Return ``("return", value)``, ``("raise", exc)`` or ``("fallback", plan)`` for a finished call."""
+    """Return ``("return", value)``, ``("raise", exc)`` or ``("fallback", plan)`` for a finished call.
+
+    ``traced`` is what the caller would get: a ``ChatCompletion``, or ``with_raw_response``'s
+    result, whose blocked stand-in parses to the notice.
+    """
     verdict = call.verdict
     if verdict is None:
         return "return", traced
     if verdict.action == "raise":
         return "raise", GuardrailViolation(verdict.check, verdict.reason, "output")
-    if verdict.action == "block" and is_chat_completion(traced):
-        model = given(kwargs, "model")
-        return "return", blocked_chat_completion(
-            model if isinstance(model, str) else None, verdict.check, verdict.reason
-        )
+    if verdict.action == "block":
+        raw = is_legacy_response(traced)
+        completion = traced.parse() if raw else traced
+        if is_chat_completion(completion):
+            model = given(kwargs, "model")
+            blocked = blocked_chat_completion(
+                model if isinstance(model, str) else None, verdict.check, verdict.reason, completion.usage
+            )
+            return "return", BlockedRawResponse(blocked) if raw else blocked
     if verdict.plan is not None:
         return "fallback", verdict.plan
     return "return", traced
+
+
+def settle(call: ModelCall, traced: Any, kwargs: dict[str, Any]) -> Any:
+    """Return a fallback attempt's answer under its own verdict: it may block or raise, never fall back."""
+    outcome, value = call_guarded(
+        "policy.output", outcome_for_verdict, call, traced, kwargs, default=("return", traced)
+    )
+    if outcome == "raise":
+        raise value
+    return traced if outcome == "fallback" else value
+
+
+class BlockedRawResponse:
+    """Stands in for ``with_raw_response``'s result when the policy withheld the answer."""
+
+    def __init__(self, completion: Any) -> None:
+        self._completion = completion
+        self.headers: dict[str, str] = {}
+
+    def parse(self, **_: Any) -> Any:
+        return self._completion
+
+
+def is_legacy_response(value: Any) -> bool:
+    """True for the result of ``with_raw_response``, whose ``parse()`` the SDK caches."""
+    from openai._legacy_response import LegacyAPIResponse
+
+    return isinstance(value, LegacyAPIResponse)
 
 
 def is_chat_completion(value: Any) -> bool:

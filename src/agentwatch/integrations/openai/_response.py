@@ -20,8 +20,8 @@ from ..._call import ModelCall
 from ..._guard import call_guarded
 from ..._state import STATE
 from ...governance._enforce import Verdict, plan_fallback
-from ._guardrails import InputDecision, check_output, restore_answer
-from ._stream import StreamRecorder, TracedAsyncStream, TracedStream
+from ._guardrails import InputDecision, check_output, flag_streamed_output, restore_answer
+from ._stream import ChatStreamAccumulator, OutputWatch, StreamRecorder, TracedAsyncStream, TracedStream
 
 if TYPE_CHECKING:
     from ._attempt import Endpoint
@@ -31,11 +31,6 @@ try:  # moved between SDK versions; both exist in openai 2.x and 3.x
     from openai._response import APIResponse, AsyncAPIResponse
 except ImportError:  # pragma: no cover - depends on the installed SDK
     LegacyAPIResponse = APIResponse = AsyncAPIResponse = ()  # type: ignore[assignment,misc]
-
-
-def is_legacy_response(value: Any) -> bool:
-    """True for the result of ``with_raw_response``, whose ``parse()`` the SDK caches."""
-    return isinstance(value, LegacyAPIResponse)
 
 
 def record_response(endpoint: Endpoint, call: ModelCall, response: Any) -> None:
@@ -70,7 +65,11 @@ def _trace_stream(endpoint: Endpoint, call: ModelCall, stream: Any) -> Any:
         call.end()
         return stream
     call.acts = False  # the caller reads the answer as it arrives
-    recorder = StreamRecorder(call, endpoint.accumulator(), STATE.capture_content)
+    accumulator = endpoint.accumulator()
+    recorder = StreamRecorder(call, accumulator, STATE.capture_content)
+    suite = STATE.guardrails
+    if suite is not None and "output" in suite.stages and isinstance(accumulator, ChatStreamAccumulator):
+        recorder.on_end = lambda: flag_streamed_output(call, accumulator.text())
     if isinstance(stream, AsyncStream):
         return TracedAsyncStream(stream, recorder)
     return TracedStream(stream, recorder)
@@ -158,3 +157,12 @@ class _TracedAsyncAPIResponse(wrapt.ObjectProxy[Any]):
     async def close(self) -> None:
         call_guarded("openai.response", _end_unparsed, self._self_call, default=None)
         await self.__wrapped__.close()
+
+
+def watch_framework_stream(outer: ModelCall, stream: Any) -> Any:
+    """Return ``stream`` behind a proxy that checks the answer's text once the framework read it."""
+    accumulator = ChatStreamAccumulator()
+    watch = OutputWatch(outer, accumulator, lambda: flag_streamed_output(outer, accumulator.text()))
+    if isinstance(stream, AsyncStream):
+        return TracedAsyncStream(stream, watch)
+    return TracedStream(stream, watch)

@@ -9,6 +9,7 @@ and abandonment, through a ``weakref.finalize`` on the proxy.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import wrapt
@@ -101,6 +102,11 @@ class ChatStreamAccumulator:
         if isinstance(arguments, str):
             call["arguments"].append(arguments)
 
+    def text(self) -> str:
+        """Return the text of choice 0 so far."""
+        state = self.choices.get(0)
+        return "".join(state.texts) if state is not None else ""
+
     def as_completion(self) -> dict[str, Any]:
         """Return the rebuilt response in the ``ChatCompletion`` dict shape."""
         choices = []
@@ -170,12 +176,14 @@ class ResponsesStreamAccumulator:
 class StreamRecorder:
     """Feed streamed items into an accumulator and end the call's span once."""
 
-    __slots__ = ("accumulator", "call", "capture")
+    __slots__ = ("accumulator", "call", "capture", "on_end")
 
     def __init__(self, call: ModelCall, accumulator: StreamAccumulator, capture: bool) -> None:
         self.call = call
         self.accumulator = accumulator
         self.capture = capture
+        # Runs once before the span ends, however the stream ended (output guardrails).
+        self.on_end: Callable[[], None] | None = None
 
     def on_item(self, item: Any) -> None:
         if self.call.first_chunk_ns is None:
@@ -192,6 +200,9 @@ class StreamRecorder:
     def finish(self, how: str) -> None:
         if self.call.ended:
             return
+        if self.on_end is not None:
+            with guarded("openai.stream.end"):
+                self.on_end()
         with guarded("openai.stream.end"):
             self.record()
         with guarded("openai.stream.end"):
@@ -200,6 +211,9 @@ class StreamRecorder:
     def fail(self, exc: BaseException) -> None:
         if self.call.ended:
             return
+        if self.on_end is not None:
+            with guarded("openai.stream.end"):
+                self.on_end()
         with guarded("openai.stream.end"):
             self.record()
         with guarded("openai.stream.end"):
@@ -284,3 +298,30 @@ class TracedAsyncStream(wrapt.ObjectProxy[Any]):
     async def close(self) -> None:
         self._self_recorder.finish(semconv.STREAM_END_CLOSED)
         await self.__wrapped__.close()
+
+
+class OutputWatch(StreamRecorder):
+    """Check a framework's streamed answer once it is read; the framework ends the span itself.
+
+    The framework hands each chunk on as it arrives, so the result is recorded (as ``flag``) and
+    cannot change the answer.
+    """
+
+    __slots__ = ("_checked",)
+
+    def __init__(self, call: ModelCall, accumulator: StreamAccumulator, check: Callable[[], None]) -> None:
+        super().__init__(call, accumulator, False)
+        self.on_end = check
+        self._checked = False
+
+    def on_item(self, item: Any) -> None:
+        call_guarded("openai.stream.item", self.accumulator.add, item, default=None)
+
+    def finish(self, how: str) -> None:
+        if not self._checked and self.on_end is not None:
+            self._checked = True
+            with guarded("openai.stream.end"):
+                self.on_end()
+
+    def fail(self, exc: BaseException) -> None:
+        self.finish(semconv.STREAM_END_ERROR)

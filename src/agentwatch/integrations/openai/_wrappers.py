@@ -24,13 +24,14 @@ from ...governance._enforce import (
 )
 from ._attempt import (
     Endpoint,
+    buffers,
     finish_attempt,
     inside_call,
     reissue_async,
     reissue_sync,
     start_call,
 )
-from ._buffer import blocked_stream, buffered_async, buffered_sync, buffers
+from ._buffer import blocked_stream, buffered_async, buffered_sync
 from ._extract import given, server_attributes
 from ._guardrails import check_input
 from ._mirror import maybe_mirror
