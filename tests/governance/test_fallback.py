@@ -242,6 +242,10 @@ def test_eval_fail_falls_back(routes: Routes, exporter: Any) -> None:
         == "evaluation_failed:groundedness"
     )
     assert attributes_of(first)[semconv.POLICY_ACTION] == "fallback"
+    # Outside any run the attempt goes under the failed one, so one trace holds both.
+    assert second.context.trace_id == first.context.trace_id
+    assert second.parent is not None
+    assert second.parent.span_id == first.context.span_id
     second_evaluation = events_named(second, semconv.EVENT_EVALUATION_RESULT)
     assert [(e[semconv.GEN_AI_EVALUATION_NAME], e[semconv.EVALUATION_PASSED]) for e in second_evaluation] == [
         ("groundedness", True)

@@ -16,8 +16,8 @@ from agentwatch.guardrails import (
     GuardrailResult,
     GuardrailSuite,
     Redactor,
+    _deadline,
 )
-from agentwatch.guardrails import _deadline
 from agentwatch.guardrails._deadline import MAX_RUNNING
 from agentwatch.guardrails._evaluated import GroundednessGuardrail
 

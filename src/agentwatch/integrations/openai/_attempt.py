@@ -110,11 +110,17 @@ def start_call(
     else:
         failed, plan = fallback
         attributes.update(fallback_attributes(failed, plan))
+        parent = None
+        if not trace.get_current_span().get_span_context().is_valid:
+            # A call outside any run has no parent to share, so the attempt goes under the failed
+            # one and the trace holds both.
+            parent = trace.set_span_in_context(failed.span)
         call = ModelCall(
             endpoint.operation,
             model,
             attributes.items(),
             run=failed.run,
+            context=parent,
             step=failed.step,
             links=fallback_links(failed),
         )
