@@ -237,6 +237,66 @@ def test_streamed_secret_flagged_inside_langchain(routes: Routes, exporter: Any,
     assert attributes_of(span)[semconv.POLICY_ACTION] == "flag"
 
 
+def sse_answer(text: str, model_name: str = "smollm2") -> Any:
+    events = (
+        chunk({"role": "assistant", "content": text[: len(text) // 2]}, model=model_name),
+        chunk({"content": text[len(text) // 2 :]}, model=model_name),
+        chunk({}, finish_reason="stop", model=model_name),
+    )
+    body = "".join(f"data: {json.dumps(event)}\n\n" for event in events) + "data: [DONE]\n\n"
+    return lambda request: httpx.Response(
+        200, content=body.encode(), headers={"content-type": "text/event-stream"}
+    )
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_buffered_stream_falls_back_inside_langchain(
+    routes: Routes, exporter: Any, use_policy: Any, mode: str
+) -> None:
+    use_policy(
+        Policy(
+            routes=ROUTES,
+            evaluators=EVAL_FALLBACK.evaluators,
+            fallback=EVAL_FALLBACK.fallback,
+            buffer_streams=True,
+        )
+    )
+    local, approved = sse_answer(WRONG), sse_answer(RIGHT, "smollm2-approved")
+    routes.handler = lambda request: (local if request.url.port == 8090 else approved)(request)
+
+    if mode == "sync":
+        parts = list(model(routes).stream(MESSAGES))
+    else:
+        parts = [part async for part in model(routes).astream(MESSAGES)]
+
+    assert "".join(str(part.content) for part in parts) == RIGHT
+    assert [request.url.port for request in routes.requests] == [8090, 8091]
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    framework, attempt = spans["chat smollm2"], spans["chat smollm2-approved"]
+    assert attempt.parent is not None
+    assert attempt.parent.span_id == framework.context.span_id
+    assert evaluations(framework) == [("groundedness", False)]
+    assert evaluations(attempt) == [("groundedness", True)]
+    (fallback,) = events_named(framework, semconv.EVENT_FALLBACK)
+    assert fallback[semconv.FALLBACK_REASON] == "evaluation_failed:groundedness"
+
+
+def test_buffered_stream_blocked_inside_langchain(routes: Routes, exporter: Any, use_policy: Any) -> None:
+    use_policy(
+        Policy(routes=ROUTES, guardrails=(GuardrailRule("secrets", "output", "block"),), buffer_streams=True)
+    )
+    routes.handler = sse_answer(LEAK)
+
+    parts = list(model(routes).stream("What key should I use?"))
+
+    text = "".join(str(part.content) for part in parts)
+    assert "sk-proj" not in text
+    assert "secrets" in text
+    assert "content_filter" in [part.response_metadata.get("finish_reason") for part in parts]
+    (span,) = exporter.get_finished_spans()
+    assert attributes_of(span)[semconv.POLICY_ACTION] == "block"
+
+
 def output_guardrail(action: str) -> Policy:
     return Policy(routes=ROUTES, guardrails=(GuardrailRule("secrets", "output", action),))
 

@@ -6,6 +6,7 @@ wrong answer or a leaked key on demand; the transport tells the routes apart by 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +21,7 @@ from llama_index.core.llms import ChatMessage
 from llama_index.llms.openai_like import OpenAILike
 
 import agentwatch
-from _openai_transport import Recorder, chat_completion, httpx
+from _openai_transport import Recorder, chat_completion, chunk, httpx
 from _spans import attributes_of
 from agentwatch import EvaluatorRule, Fallback, GuardrailRule, Policy, Route, semconv
 from agentwatch.governance import GuardrailViolation
@@ -164,3 +165,39 @@ def test_output_guardrail_raises_inside_llamaindex(routes: Routes, exporter: Any
     assert (caught.value.check, caught.value.stage) == ("secrets", "output")
     (span,) = exporter.get_finished_spans()
     assert span.status.status_code is StatusCode.ERROR
+
+
+def sse_answer(text: str, model_name: str = "smollm2") -> Any:
+    events = (
+        chunk({"role": "assistant", "content": text[: len(text) // 2]}, model=model_name),
+        chunk({"content": text[len(text) // 2 :]}, model=model_name),
+        chunk({}, finish_reason="stop", model=model_name),
+    )
+    body = "".join(f"data: {json.dumps(event)}\n\n" for event in events) + "data: [DONE]\n\n"
+    return lambda request: httpx.Response(
+        200, content=body.encode(), headers={"content-type": "text/event-stream"}
+    )
+
+
+def test_buffered_stream_falls_back_inside_llamaindex(routes: Routes, exporter: Any, use_policy: Any) -> None:
+    use_policy(
+        Policy(
+            routes=ROUTES,
+            evaluators=EVAL_FALLBACK.evaluators,
+            fallback=EVAL_FALLBACK.fallback,
+            buffer_streams=True,
+        )
+    )
+    local, approved = sse_answer(WRONG), sse_answer(RIGHT, "smollm2-approved")
+    routes.handler = lambda request: (local if request.url.port == 8090 else approved)(request)
+
+    parts = list(llm(routes).stream_chat(MESSAGES))
+
+    assert parts[-1].message.content == RIGHT
+    assert [request.url.port for request in routes.requests] == [8090, 8091]
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    framework, attempt = spans["chat smollm2"], spans["chat smollm2-approved"]
+    assert attempt.parent is not None
+    assert attempt.parent.span_id == framework.context.span_id
+    assert evaluations(framework) == [("groundedness", False)]
+    assert evaluations(attempt) == [("groundedness", True)]

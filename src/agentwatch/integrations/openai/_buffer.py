@@ -83,17 +83,26 @@ class _AsyncReplay(wrapt.ObjectProxy[Any]):
 class Buffer:
     """The chunks read so far and the recorder that traces them."""
 
-    def __init__(self, call: ModelCall) -> None:
+    def __init__(self, call: ModelCall, endpoint: Any, kwargs: dict[str, Any], framework: bool) -> None:
         self.call = call
+        self.endpoint = endpoint
+        self.kwargs = kwargs
+        # A framework's span: the framework records the answer and ends the span itself.
+        self.framework = framework
         self.accumulator = ChatStreamAccumulator()
         self.recorder = StreamRecorder(call, self.accumulator, STATE.capture_content)
         self.chunks: list[Any] = []
 
     def add(self, chunk: Any) -> None:
-        self.recorder.on_item(chunk)
+        if self.framework:
+            call_guarded("openai.stream.item", self.accumulator.add, chunk, default=None)
+        else:
+            self.recorder.on_item(chunk)
         self.chunks.append(chunk)
 
     def fail(self, exc: BaseException) -> None:
+        if self.framework:
+            return
         if isinstance(exc, Exception):
             self.recorder.fail(exc)
         else:
@@ -124,8 +133,11 @@ class Buffer:
     def _end(self, visible_text: str | None) -> None:
         """Record the answer as the model sent it, and end the call; this runs the inline evaluators.
 
-        The evaluators judge what the caller is visible_text, as for a complete answer.
+        The evaluators judge the text the caller gets, as for a complete answer.
         """
+        if self.framework:
+            call_guarded("policy.output", self._evaluate_for_framework, visible_text, default=None)
+            return
         if self.call.ended:
             return
         with guarded("openai.stream.end"):
@@ -135,8 +147,25 @@ class Buffer:
         with guarded("openai.stream.end"):
             self.call.end({semconv.STREAM_END: semconv.STREAM_END_EXHAUSTED})
 
+    def _evaluate_for_framework(self, visible_text: str | None) -> None:
+        """Run the acting evaluators on the answer now; the framework's end must not run them again."""
+        from ...governance._inline import evaluate_now
+        from ._attempt import step_record
+
+        inline = STATE.inline
+        call = self.call
+        if inline is None or not inline.enforcing or call.record is None:
+            return
+        record = step_record(self.endpoint, self.kwargs)
+        text, record.tool_calls = self.accumulator.answer()
+        record.output_text = visible_text if visible_text is not None else text
+        call.acts = True  # the framework has not read the answer yet
+        evaluate_now(call, record)
+        call.acts = False
+        call.record = None
+
     def _check_output(self) -> str | None:
-        """Run the output guardrails; return the answer the caller is visible_text when it differs."""
+        """Run the output guardrails; return the text the caller gets, when it differs from the model's."""
         from ._response import verdict_from_output  # it imports the stream module
 
         text = self.accumulator.text()
@@ -189,7 +218,8 @@ def _httpx_module() -> Any:
 def _judged(buffer: Buffer, stream: Any) -> tuple[str, Any]:
     judged = call_guarded("policy.output", buffer.judge, stream, default=None)
     if judged is None:  # a fault of ours: the caller still gets every chunk
-        buffer.recorder.finish(semconv.STREAM_END_EXHAUSTED)
+        if not buffer.framework:
+            buffer.recorder.finish(semconv.STREAM_END_EXHAUSTED)
         return "return", buffer.replay(stream)
     return judged
 
@@ -202,9 +232,13 @@ def buffered_sync(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     stream: Any,
+    framework: bool = False,
 ) -> Any:
-    """Read ``stream`` to its end, judge the answer, and return what the policy decided."""
-    buffer = Buffer(call)
+    """Read ``stream`` to its end, judge the answer, and return what the policy decided.
+
+    ``framework`` is True when ``call`` is a framework's span, which the framework ends.
+    """
+    buffer = Buffer(call, endpoint, kwargs, framework)
     try:
         for chunk in stream:
             buffer.add(chunk)
@@ -232,9 +266,10 @@ async def buffered_async(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     stream: Any,
+    framework: bool = False,
 ) -> Any:
     """Read an async ``stream`` to its end; see ``buffered_sync``."""
-    buffer = Buffer(call)
+    buffer = Buffer(call, endpoint, kwargs, framework)
     try:
         async for chunk in stream:
             buffer.add(chunk)

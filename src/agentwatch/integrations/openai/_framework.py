@@ -19,7 +19,8 @@ from ..._call import ModelCall
 from ..._guard import call_guarded
 from ..._state import STATE
 from ...governance._inline import evaluate_now
-from ._attempt import Endpoint, inside_call, reissue_async, reissue_sync, step_record
+from ._attempt import Endpoint, buffers, inside_call, reissue_async, reissue_sync, step_record
+from ._buffer import buffered_async, buffered_sync
 from ._extract import base_url_of, given, server_attributes
 from ._guardrails import restore_answer
 from ._mirror import maybe_mirror
@@ -134,6 +135,8 @@ def framework_sync(
         inside_call.reset(token)
     if plan is not None:
         return reissue_sync(endpoint, plan, outer, wrapped, instance, args, kwargs, error, None)
+    if STATE.policy is not None and buffers(outer, kwargs, result):
+        return buffered_sync(endpoint, outer, wrapped, instance, args, kwargs, result, framework=True)
     outcome, value = call_guarded(
         "policy.output", _after, endpoint, outer, instance, result, kwargs, default=("return", result)
     )
@@ -175,6 +178,8 @@ async def framework_async(
         inside_call.reset(token)
     if plan is not None:
         return await reissue_async(endpoint, plan, outer, wrapped, instance, args, kwargs, error, None)
+    if STATE.policy is not None and buffers(outer, kwargs, result):
+        return await buffered_async(endpoint, outer, wrapped, instance, args, kwargs, result, framework=True)
     outcome, value = call_guarded(
         "policy.output", _after, endpoint, outer, instance, result, kwargs, default=("return", result)
     )
