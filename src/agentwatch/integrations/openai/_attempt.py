@@ -125,6 +125,8 @@ def start_call(
             links=fallback_links(failed),
         )
         call.fallback_attempt = plan.attempt
+        # The request carries the failed attempt's placeholders, so its answer gets the real values back.
+        call.redactor = failed.redactor
         if STATE.inline is not None and endpoint.operation == semconv.OPERATION_CHAT:
             call.record = step_record(endpoint, kwargs)
         return call

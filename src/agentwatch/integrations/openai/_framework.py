@@ -25,7 +25,6 @@ from ._extract import base_url_of, given, server_attributes
 from ._guardrails import restore_answer
 from ._mirror import maybe_mirror
 from ._policy import (
-    BlockedRawResponse,
     apply_route_timeout,
     is_chat_completion,
     is_legacy_response,
@@ -91,17 +90,6 @@ def _after(
     return outcome_for_verdict(outer, result, kwargs)
 
 
-def _wants_raw(kwargs: dict[str, Any]) -> bool:
-    headers = kwargs.get("extra_headers") or {}
-    # with_raw_response sends "true" (the legacy raw response); with_streaming_response "stream".
-    return isinstance(headers, dict) and headers.get("X-Stainless-Raw-Response") in ("raw", "true")
-
-
-def _framework_blocked(outer: ModelCall, early: _Early, instance: Any, kwargs: dict[str, Any]) -> Any:
-    answer = _early_answer(outer, early, instance, end=False)
-    return BlockedRawResponse(answer) if _wants_raw(kwargs) else answer
-
-
 def framework_sync(
     endpoint: Endpoint,
     outer: ModelCall,
@@ -118,9 +106,11 @@ def framework_sync(
     early = _prepare(endpoint, outer, instance, kwargs)
     if early is not None:
         if early.action == "fallback" and early.plan is not None:
-            return reissue_sync(endpoint, early.plan, outer, wrapped, instance, args, kwargs, None, None)
+            return reissue_sync(
+                endpoint, early.plan, outer, wrapped, instance, args, early.kwargs, None, None
+            )
         if early.action is not None:
-            return _framework_blocked(outer, early, instance, kwargs)
+            return _early_answer(outer, early, instance, end=False)
         kwargs = early.kwargs
     token = inside_call.set(True)
     plan = None
@@ -160,10 +150,10 @@ async def framework_async(
     if early is not None:
         if early.action == "fallback" and early.plan is not None:
             return await reissue_async(
-                endpoint, early.plan, outer, wrapped, instance, args, kwargs, None, None
+                endpoint, early.plan, outer, wrapped, instance, args, early.kwargs, None, None
             )
         if early.action is not None:
-            return _framework_blocked(outer, early, instance, kwargs)
+            return _early_answer(outer, early, instance, end=False)
         kwargs = early.kwargs
     token = inside_call.set(True)
     plan = None

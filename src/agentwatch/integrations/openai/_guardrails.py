@@ -86,7 +86,8 @@ def check_input(call: ModelCall, kwargs: dict[str, Any]) -> InputDecision:
         _record(call, outcome)
         if outcome.action is None:
             continue
-        if outcome.action == "redact" and outcome.text is not None and outcome.text != text:
+        if outcome.text is not None and outcome.text != text:
+            # A redact rule fired, whatever stronger action another rule asked for.
             redacted[index] = outcome.text
         if decision.action is None or _ORDER[outcome.action] > _ORDER[decision.action]:
             decision.action = outcome.action

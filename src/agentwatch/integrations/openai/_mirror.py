@@ -19,6 +19,7 @@ from ..._call import ModelCall
 from ..._guard import call_guarded
 from ..._state import STATE
 from ._extract import given
+from ._policy import NO_KEY, same_host
 
 
 def maybe_mirror(endpoint: Any, call: ModelCall, instance: Any, kwargs: dict[str, Any]) -> None:
@@ -46,7 +47,7 @@ def maybe_mirror(endpoint: Any, call: ModelCall, instance: Any, kwargs: dict[str
         job_kwargs["extra_headers"] = {k: v for k, v in headers.items() if k != "X-Stainless-Raw-Response"}
     link = trace.Link(call.span.get_span_context())
     base_url = route.base_url or str(client.base_url)
-    api_key = route.api_key() or client.api_key
+    api_key = route.api_key() or (client.api_key if same_host(base_url, str(client.base_url)) else NO_KEY)
     timeout = route.timeout or 60.0
     worker.submit(lambda: _run_mirror(endpoint, base_url, api_key, timeout, job_kwargs, link, call.step))
 

@@ -57,16 +57,34 @@ def apply_route_timeout(kwargs: dict[str, Any], call: ModelCall) -> dict[str, An
 def fallback_target(instance: Any, kwargs: dict[str, Any], plan: FallbackPlan) -> tuple[Any, dict[str, Any]]:
     """Return the SDK resource on a client for the approved route, and the request for it."""
     options: dict[str, Any] = {}
+    client = instance._client
     if plan.route.base_url:
         options["base_url"] = plan.route.base_url
     api_key = plan.route.api_key()
     if api_key:
         options["api_key"] = api_key
+    elif plan.route.base_url and not same_host(plan.route.base_url, str(client.base_url)):
+        # Never send the caller's key to another host: a route without api_key_env gets none.
+        options["api_key"] = NO_KEY
+    new_kwargs = {**kwargs, "model": plan.route.model}
     if plan.route.timeout is not None:
         options["timeout"] = plan.route.timeout
-    client = instance._client.with_options(**options)
-    resource = type(instance)(client)
-    return resource, {**kwargs, "model": plan.route.model}
+        # A per-request timeout (the failed route's, or the caller's) would win over the client's.
+        new_kwargs["timeout"] = plan.route.timeout
+    resource = type(instance)(client.with_options(**options))
+    return resource, new_kwargs
+
+
+#: The API key sent to a route on another host that names no api_key_env.
+NO_KEY = "agentwatch-no-key"
+
+
+def same_host(first: str, second: str) -> bool:
+    """True when two base URLs name the same scheme, host and port."""
+    from urllib.parse import urlsplit
+
+    a, b = urlsplit(first), urlsplit(second)
+    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
 
 
 def fallback_attributes(failed: ModelCall, plan: FallbackPlan) -> dict[str, Any]:
@@ -101,10 +119,19 @@ def outcome_for_verdict(call: ModelCall, traced: Any, kwargs: dict[str, Any]) ->
             blocked = blocked_chat_completion(
                 model if isinstance(model, str) else None, verdict.check, verdict.reason, completion.usage
             )
-            return "return", BlockedRawResponse(blocked) if raw else blocked
+            return "return", _blocked_raw(traced, blocked) if raw else blocked
     if verdict.plan is not None:
         return "fallback", verdict.plan
     return "return", traced
+
+
+def _blocked_raw(raw: Any, blocked: Any) -> Any:
+    """Make ``raw.parse()`` return the notice: through the SDK's parse cache, keeping the type."""
+    cache = getattr(raw, "_parsed_by_type", None)
+    if isinstance(cache, dict) and getattr(raw, "_cast_to", None) is not None:
+        cache[raw._cast_to] = blocked
+        return raw
+    return BlockedRawResponse(blocked)
 
 
 def settle(call: ModelCall, traced: Any, kwargs: dict[str, Any]) -> Any:
@@ -123,9 +150,45 @@ class BlockedRawResponse:
     def __init__(self, completion: Any) -> None:
         self._completion = completion
         self.headers: dict[str, str] = {}
+        self.status_code = 200
 
     def parse(self, **_: Any) -> Any:
         return self._completion
+
+    def close(self) -> None:
+        """Release nothing: no body was read from the network."""
+
+
+class _BlockedAsyncStreamingResponse(BlockedRawResponse):
+    """The async ``with_streaming_response`` stand-in: ``parse`` and ``close`` are coroutines."""
+
+    async def parse(self, **_: Any) -> Any:
+        return self._completion
+
+    async def close(self) -> None:  # type: ignore[override]
+        """Release nothing: no body was read from the network."""
+
+
+def raw_mode(kwargs: dict[str, Any]) -> str | None:
+    """Return "raw" for ``with_raw_response``, "stream" for ``with_streaming_response``, else None."""
+    headers = kwargs.get("extra_headers")
+    if not isinstance(headers, dict):
+        return None
+    value = headers.get("X-Stainless-Raw-Response")
+    if value in ("raw", "true"):
+        return "raw"
+    return "stream" if value == "stream" else None
+
+
+def as_requested(completion: Any, kwargs: dict[str, Any], instance: Any) -> Any:
+    """Return a blocked completion in the shape the caller's SDK method returns."""
+    mode = raw_mode(kwargs)
+    if mode == "stream":
+        import openai
+
+        if isinstance(getattr(instance, "_client", None), openai.AsyncOpenAI):
+            return _BlockedAsyncStreamingResponse(completion)
+    return completion if mode is None else BlockedRawResponse(completion)
 
 
 def is_legacy_response(value: Any) -> bool:

@@ -56,7 +56,12 @@ def verdict_from_output(call: ModelCall, decision: InputDecision) -> None:
     if decision.action in ("raise", "block", "fallback") and call.verdict is None:
         plan = None
         if decision.action == "fallback":
-            plan = plan_fallback(call, "guardrail", f"guardrail:{decision.check}")
+            # A call that cannot be re-issued any more (its answer is out) records no fallback.
+            if call.acts:
+                plan = plan_fallback(call, "guardrail", f"guardrail:{decision.check}")
+            if plan is None:
+                call.span.set_attribute(semconv.POLICY_ACTION, "flag")
+                return
         call.verdict = Verdict(decision.action, decision.check, decision.reason, "guardrail", plan)
 
 
@@ -102,12 +107,30 @@ def handle_result(endpoint: Endpoint, call: ModelCall, result: Any) -> Any:
         return _trace_stream(endpoint, call, result)
     if isinstance(result, LegacyAPIResponse):
         return _handle_legacy(endpoint, call, result)
-    if isinstance(result, AsyncAPIResponse):
-        return _TracedAsyncAPIResponse(result, endpoint, call)
-    if isinstance(result, APIResponse):
-        return _TracedAPIResponse(result, endpoint, call)
+    if isinstance(result, (APIResponse, AsyncAPIResponse)):
+        # The body is parsed after the wrapper returned, so a fallback can no longer happen;
+        # a block or raise of the output guardrails applies when the caller parses.
+        call.acts = False
+        proxy = _TracedAsyncAPIResponse if isinstance(result, AsyncAPIResponse) else _TracedAPIResponse
+        return proxy(result, endpoint, call)
     record_response(endpoint, call, result)
     return result
+
+
+def _parsed_answer(endpoint: Endpoint, call: ModelCall, parsed: Any) -> Any:
+    """Record a ``with_streaming_response`` body once, and apply an output block or raise to it."""
+    from ._policy import outcome_for_verdict  # it imports this module
+
+    if call.ended:
+        return parsed
+    traced = call_guarded("openai.response", _handle_parsed, endpoint, call, parsed, default=parsed)
+    model = call.metric_attributes.get(semconv.GEN_AI_REQUEST_MODEL)
+    outcome, value = call_guarded(
+        "policy.output", outcome_for_verdict, call, traced, {"model": model}, default=("return", traced)
+    )
+    if outcome == "raise":
+        raise value
+    return value if outcome == "return" else traced
 
 
 def _end_unparsed(call: ModelCall) -> None:
@@ -126,11 +149,7 @@ class _TracedAPIResponse(wrapt.ObjectProxy[Any]):
 
     def parse(self, *args: Any, **kwargs: Any) -> Any:
         parsed = self.__wrapped__.parse(*args, **kwargs)
-        if self._self_call.ended:
-            return parsed
-        return call_guarded(
-            "openai.response", _handle_parsed, self._self_endpoint, self._self_call, parsed, default=parsed
-        )
+        return _parsed_answer(self._self_endpoint, self._self_call, parsed)
 
     def close(self) -> None:
         call_guarded("openai.response", _end_unparsed, self._self_call, default=None)
@@ -148,11 +167,7 @@ class _TracedAsyncAPIResponse(wrapt.ObjectProxy[Any]):
 
     async def parse(self, *args: Any, **kwargs: Any) -> Any:
         parsed = await self.__wrapped__.parse(*args, **kwargs)
-        if self._self_call.ended:
-            return parsed
-        return call_guarded(
-            "openai.response", _handle_parsed, self._self_endpoint, self._self_call, parsed, default=parsed
-        )
+        return _parsed_answer(self._self_endpoint, self._self_call, parsed)
 
     async def close(self) -> None:
         call_guarded("openai.response", _end_unparsed, self._self_call, default=None)

@@ -37,6 +37,7 @@ from ._guardrails import check_input
 from ._mirror import maybe_mirror
 from ._policy import (
     apply_route_timeout,
+    as_requested,
     outcome_for_verdict,
     plan_for_error,
 )
@@ -99,7 +100,8 @@ def _early_answer(call: ModelCall, early: _Early, instance: Any, end: bool = Tru
     if early.action == "block":
         model = call.metric_attributes.get(semconv.GEN_AI_REQUEST_MODEL)
         if not early.stream:
-            return blocked_chat_completion(str(model) if model else None, early.check, early.reason)
+            blocked = blocked_chat_completion(str(model) if model else None, early.check, early.reason)
+            return as_requested(blocked, early.kwargs, instance)
         stream = call_guarded(
             "openai.response", blocked_stream, instance, model, early.check, early.reason, default=None
         )
@@ -134,7 +136,9 @@ def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
             early = _before_call(endpoint, call, kwargs)
             if early.action == "fallback" and early.plan is not None:
                 call_guarded("openai.response", call.end, default=None)
-                return reissue_sync(endpoint, early.plan, call, wrapped, instance, args, kwargs, None, None)
+                return reissue_sync(
+                    endpoint, early.plan, call, wrapped, instance, args, early.kwargs, None, None
+                )
             if early.action is not None:
                 return _early_answer(call, early, instance)
             kwargs = early.kwargs
@@ -190,7 +194,7 @@ def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
             if early.action == "fallback" and early.plan is not None:
                 call_guarded("openai.response", call.end, default=None)
                 return await reissue_async(
-                    endpoint, early.plan, call, wrapped, instance, args, kwargs, None, None
+                    endpoint, early.plan, call, wrapped, instance, args, early.kwargs, None, None
                 )
             if early.action is not None:
                 return _early_answer(call, early, instance)
