@@ -38,7 +38,7 @@ def buffers(call: ModelCall, kwargs: dict[str, Any], result: Any) -> bool:
         and policy.buffer_streams
         and isinstance(result, (Stream, AsyncStream))
         and call.metric_attributes.get(semconv.GEN_AI_OPERATION_NAME) != semconv.OPERATION_EMBEDDINGS
-        and isinstance(kwargs.get("messages"), list)
+        and kwargs.get("messages") is not None
     )
 
 

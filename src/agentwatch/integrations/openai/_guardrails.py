@@ -70,8 +70,13 @@ def check_input(call: ModelCall, kwargs: dict[str, Any]) -> InputDecision:
     """Run the input-stage guardrails on the request's messages."""
     suite = STATE.guardrails
     messages = kwargs.get("messages")
-    if suite is None or not isinstance(messages, list):
+    if suite is None or messages is None or isinstance(messages, (str, bytes, dict)):
         return InputDecision(None)
+    consumed = not isinstance(messages, (list, tuple))
+    if consumed:
+        # Any iterable of messages is valid in the SDK; a generator is read once, here, and the
+        # request carries the list that was checked.
+        messages = list(messages)
     evidence = [] if call.run.implicit else call.run.evidence_texts()
     call.guard_context = evidence or [text for _, text, _ in evidence_from_messages(messages) if text.strip()]
     redactor = Redactor()
@@ -105,6 +110,8 @@ def check_input(call: ModelCall, kwargs: dict[str, Any]) -> InputDecision:
             message["content"] = text
             new_messages[index] = message
         decision.kwargs = {**kwargs, "messages": new_messages}
+    if consumed and decision.kwargs is None:
+        decision.kwargs = {**kwargs, "messages": messages}
     if decision.action is not None:
         call.span.set_attribute(semconv.POLICY_ACTION, decision.action)
     return decision
@@ -122,13 +129,20 @@ def restore_answer(response: Any, redactor: Redactor | None) -> None:
 
 
 def check_output(call: ModelCall, response: Any) -> InputDecision:
-    """Run the output-stage guardrails on a ChatCompletion's answer."""
-    choices: list[Any] = list(field(response, "choices") or ())
-    text = content_text(field(field(choices[0], "message"), "content")) if choices else ""
-    decision = check_output_text(call, text)
-    if decision.text is not None:
-        choices[0].message.content = decision.text
-    return decision
+    """Run the output-stage guardrails on each choice of a ChatCompletion; return the strongest decision."""
+    strongest = InputDecision(None)
+    for choice in field(response, "choices") or ():
+        message = field(choice, "message")
+        decision = check_output_text(call, content_text(field(message, "content")))
+        if decision.text is not None:
+            message.content = decision.text
+        if decision.action is not None and (
+            strongest.action is None or _ORDER[decision.action] > _ORDER[strongest.action]
+        ):
+            strongest = decision
+    if strongest.action is not None:
+        call.span.set_attribute(semconv.POLICY_ACTION, strongest.action)
+    return strongest
 
 
 def check_output_text(call: ModelCall, text: str) -> InputDecision:

@@ -114,15 +114,37 @@ def outcome_for_verdict(call: ModelCall, traced: Any, kwargs: dict[str, Any]) ->
     if verdict.action == "block":
         raw = is_legacy_response(traced)
         completion = traced.parse() if raw else traced
-        if is_chat_completion(completion):
-            model = given(kwargs, "model")
-            blocked = blocked_chat_completion(
-                model if isinstance(model, str) else None, verdict.check, verdict.reason, completion.usage
-            )
-            return "return", _blocked_raw(traced, blocked) if raw else blocked
+        if not is_chat_completion(completion):
+            # No content-filter shape exists for it (a Responses API answer): withhold by raising.
+            return "raise", GuardrailViolation(verdict.check, verdict.reason, "output")
+        model = given(kwargs, "model")
+        blocked = blocked_chat_completion(
+            model if isinstance(model, str) else None, verdict.check, verdict.reason, completion.usage
+        )
+        blocked = _same_kind(completion, blocked)
+        return "return", _blocked_raw(traced, blocked) if raw else blocked
     if verdict.plan is not None:
         return "fallback", verdict.plan
     return "return", traced
+
+
+def _same_kind(completion: Any, blocked: Any) -> Any:
+    """Give a blocked ``parse()`` answer its ``ParsedChatCompletion`` type, with ``parsed`` None."""
+    from openai.types.chat import ParsedChatCompletion
+
+    if not isinstance(completion, ParsedChatCompletion):
+        return blocked
+    return as_parsed(blocked, type(completion))
+
+
+def as_parsed(blocked: Any, kind: Any = None) -> Any:
+    """Return ``blocked`` as a ``ParsedChatCompletion`` (of ``kind``), its ``parsed`` None."""
+    from openai.types.chat import ParsedChatCompletion
+
+    body = blocked.model_dump()
+    for choice in body["choices"]:
+        choice["message"]["parsed"] = None
+    return (kind or ParsedChatCompletion[object]).model_validate(body)
 
 
 def _blocked_raw(raw: Any, blocked: Any) -> Any:

@@ -37,6 +37,7 @@ from ._guardrails import check_input
 from ._mirror import maybe_mirror
 from ._policy import (
     apply_route_timeout,
+    as_parsed,
     as_requested,
     outcome_for_verdict,
     plan_for_error,
@@ -101,6 +102,8 @@ def _early_answer(call: ModelCall, early: _Early, instance: Any, end: bool = Tru
         model = call.metric_attributes.get(semconv.GEN_AI_REQUEST_MODEL)
         if not early.stream:
             blocked = blocked_chat_completion(str(model) if model else None, early.check, early.reason)
+            if isinstance(early.kwargs.get("response_format"), type):
+                blocked = as_parsed(blocked)  # chat.completions.parse() with a model class
             return as_requested(blocked, early.kwargs, instance)
         stream = call_guarded(
             "openai.response", blocked_stream, instance, model, early.check, early.reason, default=None
