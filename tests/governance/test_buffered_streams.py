@@ -316,3 +316,39 @@ def test_buffer_streams_from_toml(tmp_path: Any) -> None:
 def test_buffer_streams_must_be_boolean() -> None:
     with pytest.raises(PolicyError, match="Invalid buffer_streams 'yes': expected true or false"):
         Policy.from_dict({"buffer_streams": "yes"})
+
+
+def broken_stream(model: str) -> Any:
+    recorder = Recorder()
+    recorder.broken_stream([chunk({"role": "assistant", "content": "You have"}, model=model)])
+    return recorder.handler
+
+
+def test_broken_fallback_stream_gives_first_answer(routes: Routes, exporter: Any, use_policy: Any) -> None:
+    use_policy(**EVAL_FALLBACK)
+    routes.approved = broken_stream("smollm2-approved")
+    client, _ = make_clients(routes, base_url=LOCAL)
+
+    chunks = list(client.chat.completions.create(model="smollm2", messages=MESSAGES, stream=True))
+
+    assert text_of(chunks) == WRONG
+    first, second = chat_spans(exporter)
+    assert first.status.status_code is StatusCode.UNSET
+    assert second.status.status_code is StatusCode.ERROR
+
+
+def test_broken_fallback_stream_retried(routes: Routes, exporter: Any, use_policy: Any) -> None:
+    use_policy(
+        evaluators=EVAL_FALLBACK["evaluators"],
+        fallback=Fallback("approved", ("error", "eval_fail"), max_attempts=2),
+    )
+    answers = iter([broken_stream("smollm2-approved"), streamed(RIGHT, model="smollm2-approved")])
+    routes.approved = lambda request: next(answers)(request)
+    client, _ = make_clients(routes, base_url=LOCAL)
+
+    chunks = list(client.chat.completions.create(model="smollm2", messages=MESSAGES, stream=True))
+
+    assert text_of(chunks) == RIGHT
+    assert [request.url.port for request in routes.requests] == [8080, 8081, 8081]
+    spans = chat_spans(exporter)
+    assert [attributes_of(span).get(semconv.FALLBACK_ATTEMPT) for span in spans] == [None, 1, 2]

@@ -130,17 +130,22 @@ def plan_retry(call: ModelCall, plan: FallbackPlan, exc: BaseException) -> Fallb
 def _record_fallback(call: ModelCall, plan: FallbackPlan) -> None:
     """Add the ``agentwatch.fallback`` event to the failed attempt and count the fallback."""
     from_route = str(call.metric_attributes.get(semconv.ROUTE_NAME) or "")
-    call.span.add_event(
-        semconv.EVENT_FALLBACK,
-        {
-            semconv.FALLBACK_FROM_ROUTE: from_route,
-            semconv.FALLBACK_TO_ROUTE: plan.route.name,
-            semconv.FALLBACK_FROM_MODEL: str(call.metric_attributes.get(semconv.GEN_AI_REQUEST_MODEL, "")),
-            semconv.FALLBACK_TO_MODEL: plan.route.model,
-            semconv.FALLBACK_REASON: plan.reason,
-            semconv.FALLBACK_ATTEMPT: plan.attempt,
-        },
-    )
+    # A buffered stream that broke while read has ended its span already; the count still goes up.
+    # (``call.ended`` is set before the end-time evaluation runs, so the span itself is asked.)
+    if call.span.is_recording():
+        call.span.add_event(
+            semconv.EVENT_FALLBACK,
+            {
+                semconv.FALLBACK_FROM_ROUTE: from_route,
+                semconv.FALLBACK_TO_ROUTE: plan.route.name,
+                semconv.FALLBACK_FROM_MODEL: str(
+                    call.metric_attributes.get(semconv.GEN_AI_REQUEST_MODEL, "")
+                ),
+                semconv.FALLBACK_TO_MODEL: plan.route.model,
+                semconv.FALLBACK_REASON: plan.reason,
+                semconv.FALLBACK_ATTEMPT: plan.attempt,
+            },
+        )
     STATE.instruments.fallbacks.add(
         1, {semconv.FALLBACK_FROM_ROUTE: from_route, semconv.FALLBACK_TO_ROUTE: plan.route.name}
     )

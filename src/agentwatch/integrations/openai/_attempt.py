@@ -22,7 +22,7 @@ from ..._guard import call_guarded
 from ..._messages import evidence_from_messages
 from ..._state import STATE
 from ..._trajectory import Run
-from ...governance._enforce import FallbackPlan, plan_retry
+from ...governance._enforce import FallbackPlan, GuardrailViolation, plan_retry
 from ...governance._inline import StepRecord
 from ._extract import Answer, Pairs, base_url_of, given, provider_name, server_attributes
 from ._policy import fallback_attributes, fallback_links, fallback_target, original_function, settle
@@ -215,6 +215,13 @@ def reissue_sync(
                 return function(resource, *args, **new_kwargs)
             with call.activated():
                 result = function(resource, *args, **new_kwargs)
+            if STATE.policy is not None and buffers(call, new_kwargs, result):
+                from ._buffer import buffered_sync  # it imports this module
+
+                # Inside the try: a stream that breaks while it is read is a failed attempt too.
+                return buffered_sync(endpoint, call, wrapped, instance, args, new_kwargs, result)
+        except GuardrailViolation:
+            raise
         except Exception as exc:  # noqa: BLE001 - any failure of the fallback gives the first outcome
             retry = (
                 None
@@ -228,10 +235,6 @@ def reissue_sync(
             if outcome is None:
                 return answer
         else:
-            if STATE.policy is not None and buffers(call, new_kwargs, result):
-                from ._buffer import buffered_sync  # it imports this module
-
-                return buffered_sync(endpoint, call, wrapped, instance, args, new_kwargs, result)
             return settle(call, finish_attempt(endpoint, call, result), new_kwargs)
         # Raised outside the except block, so the first attempt's exception keeps its own context.
         raise outcome
@@ -257,6 +260,13 @@ async def reissue_async(
                 return await function(resource, *args, **new_kwargs)
             with call.activated():
                 result = await function(resource, *args, **new_kwargs)
+            if STATE.policy is not None and buffers(call, new_kwargs, result):
+                from ._buffer import buffered_async  # it imports this module
+
+                # Inside the try: a stream that breaks while it is read is a failed attempt too.
+                return await buffered_async(endpoint, call, wrapped, instance, args, new_kwargs, result)
+        except GuardrailViolation:
+            raise
         except Exception as exc:  # noqa: BLE001 - any failure of the fallback gives the first outcome
             retry = (
                 None
@@ -270,10 +280,6 @@ async def reissue_async(
             if outcome is None:
                 return answer
         else:
-            if STATE.policy is not None and buffers(call, new_kwargs, result):
-                from ._buffer import buffered_async  # it imports this module
-
-                return await buffered_async(endpoint, call, wrapped, instance, args, new_kwargs, result)
             return settle(call, finish_attempt(endpoint, call, result), new_kwargs)
         # Raised outside the except block, so the first attempt's exception keeps its own context.
         raise outcome
