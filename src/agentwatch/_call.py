@@ -27,14 +27,16 @@ from ._trajectory import Run, step_for_call
 Attributes = Iterable[tuple[str, AttributeValue]]
 
 # Attributes copied from the span onto the duration and token metrics.
-_METRIC_KEYS = (
-    semconv.GEN_AI_OPERATION_NAME,
-    semconv.GEN_AI_PROVIDER_NAME,
-    semconv.GEN_AI_REQUEST_MODEL,
-    semconv.GEN_AI_RESPONSE_MODEL,
-    semconv.SERVER_ADDRESS,
-    semconv.SERVER_PORT,
-    semconv.ROUTE_NAME,
+_METRIC_KEYS = frozenset(
+    (
+        semconv.GEN_AI_OPERATION_NAME,
+        semconv.GEN_AI_PROVIDER_NAME,
+        semconv.GEN_AI_REQUEST_MODEL,
+        semconv.GEN_AI_RESPONSE_MODEL,
+        semconv.SERVER_ADDRESS,
+        semconv.SERVER_PORT,
+        semconv.ROUTE_NAME,
+    )
 )
 # Keys a span may learn after it started (the framework's span learns its route from the SDK call).
 _LATE_METRIC_KEYS = frozenset((semconv.GEN_AI_RESPONSE_MODEL, semconv.ROUTE_NAME))
@@ -47,6 +49,7 @@ class ModelCall:
         "_ended",
         "_lock",
         "_metric_attributes",
+        "_pending",
         "acts",
         "fallback_attempt",
         "first_chunk_ns",
@@ -102,7 +105,9 @@ class ModelCall:
             start_time=self.start_ns,
             links=links,
         )
-        self._metric_attributes = {k: attributes[k] for k in _METRIC_KEYS if k in attributes}
+        # Built by C loops rather than a comprehension, because this runs on every call.
+        keys = _METRIC_KEYS.intersection(attributes)
+        self._metric_attributes = dict(zip(keys, map(attributes.__getitem__, keys), strict=True))
         # What inline evaluators judge; integrations fill it only when a policy names evaluators.
         self.record: Any = None
         self.verdict: Any = None  # the policy's action for this attempt, if it failed
@@ -113,17 +118,13 @@ class ModelCall:
         self.acts = False
         self.first_chunk_ns: int | None = None
         self.usage: tuple[int | None, int | None] = (None, None)
+        self._pending: dict[str, AttributeValue] | None = None  # from defer_attributes
         self._ended = False
         self._lock = threading.Lock()
 
-    @contextmanager
-    def activated(self) -> Iterator[None]:
+    def activated(self) -> _Activation:
         """Make the span current for the duration of the SDK call (attach and detach together)."""
-        token = otel_context.attach(trace.set_span_in_context(self.span))
-        try:
-            yield
-        finally:
-            otel_context.detach(token)
+        return _Activation(self.span)
 
     @property
     def ended(self) -> bool:
@@ -138,28 +139,70 @@ class ModelCall:
             self.first_chunk_ns = time.time_ns()
 
     def set_attributes(self, attributes: Attributes) -> None:
-        for key, value in attributes:
-            self.span.set_attribute(key, value)
-            if key in _LATE_METRIC_KEYS:
-                self._metric_attributes[key] = value
+        # One SDK update for all pairs, because each update takes the span's lock and the lock of
+        # its attribute map (opentelemetry-sdk 1.x).
+        values = dict(attributes)
+        if values:
+            self._set_values(values)
+
+    def defer_attributes(self, attributes: Attributes) -> None:
+        """Add attributes to the span with its next update (the response or the end).
+
+        This saves an SDK update of their own. Metrics see them at once, and on an ended span they
+        are set at once, as ``set_attributes`` does.
+        """
+        values = dict(attributes)
+        if not values:
+            return
+        if self._ended:
+            self._set_values(values)
+            return
+        if self._pending is None:
+            self._pending = values
+        else:
+            self._pending.update(values)
+        self._note_late_keys(values)
 
     def set_usage(self, input_tokens: int | None, output_tokens: int | None) -> None:
         """Record token usage; a count the response did not carry stays absent, never 0."""
+        self.set_response((), input_tokens, output_tokens)
+
+    def set_response(
+        self, attributes: Attributes, input_tokens: int | None, output_tokens: int | None
+    ) -> None:
+        """Set response attributes and token usage (as ``set_usage``) in one span update."""
+        values = dict(attributes)
         self.usage = (input_tokens, output_tokens)
-        total = 0
         if input_tokens is not None:
-            self.span.set_attribute(semconv.GEN_AI_USAGE_INPUT_TOKENS, input_tokens)
-            self.span.set_attribute(semconv.LLM_TOKEN_COUNT_PROMPT, input_tokens)
-            total += input_tokens
+            values[semconv.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
+            values[semconv.LLM_TOKEN_COUNT_PROMPT] = input_tokens
         if output_tokens is not None:
-            self.span.set_attribute(semconv.GEN_AI_USAGE_OUTPUT_TOKENS, output_tokens)
-            self.span.set_attribute(semconv.LLM_TOKEN_COUNT_COMPLETION, output_tokens)
-            total += output_tokens
+            values[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
+            values[semconv.LLM_TOKEN_COUNT_COMPLETION] = output_tokens
         if input_tokens is not None and output_tokens is not None:
-            self.span.set_attribute(semconv.LLM_TOKEN_COUNT_TOTAL, total)
-            cost = route_cost(self._metric_attributes.get(semconv.ROUTE_NAME), input_tokens, output_tokens)
+            values[semconv.LLM_TOKEN_COUNT_TOTAL] = input_tokens + output_tokens
+            route_name = values.get(semconv.ROUTE_NAME, self._metric_attributes.get(semconv.ROUTE_NAME))
+            cost = route_cost(route_name, input_tokens, output_tokens)
             if cost is not None:
-                self.span.set_attribute(semconv.USAGE_COST, cost)
+                values[semconv.USAGE_COST] = cost
+        if values:
+            self._set_values(values)
+
+    def _set_values(self, values: dict[str, AttributeValue]) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.update(values)
+            self.span.set_attributes(pending)
+        else:
+            self.span.set_attributes(values)
+        self._note_late_keys(values)
+
+    def _note_late_keys(self, values: Mapping[str, AttributeValue]) -> None:
+        if _LATE_METRIC_KEYS.isdisjoint(values):
+            return
+        for key in _LATE_METRIC_KEYS:
+            if key in values:
+                self._metric_attributes[key] = values[key]
 
     def _claim_end(self) -> bool:
         with self._lock:
@@ -208,13 +251,15 @@ class ModelCall:
         self, extra: Mapping[str, AttributeValue] | None, error_type: str | None, end_ns: int | None = None
     ) -> None:
         end_ns = end_ns or time.time_ns()
+        values, self._pending = self._pending or {}, None
         if extra:
-            for key, value in extra.items():
-                self.span.set_attribute(key, value)
+            values.update(extra)
         ttft_s: float | None = None
         if self.first_chunk_ns is not None:
             ttft_s = (self.first_chunk_ns - self.start_ns) / 1e9
-            self.span.set_attribute(semconv.RESPONSE_TIME_TO_FIRST_CHUNK, ttft_s)
+            values[semconv.RESPONSE_TIME_TO_FIRST_CHUNK] = ttft_s
+        if values:
+            self.span.set_attributes(values)
         self.span.end(end_time=end_ns)
         self._record_metrics((end_ns - self.start_ns) / 1e9, ttft_s, error_type)
 
@@ -257,14 +302,38 @@ def framework_call() -> ModelCall | None:
     return _framework_call.get()
 
 
-@contextmanager
-def framework_call_scope(call: ModelCall | None) -> Iterator[None]:
-    """Mark ``call`` as the framework model call for the block; set and reset in the same frame."""
-    token = _framework_call.set(call)
-    try:
-        yield
-    finally:
-        _framework_call.reset(token)
+class framework_call_scope:  # noqa: N801 - a context manager used like a function
+    """Mark ``call`` as the framework model call for the block; set and reset in the same frame.
+
+    A class rather than a generator function, because it runs around every framework model call.
+    ``__exit__`` raises ValueError when called in another context than ``__enter__``.
+    """
+
+    __slots__ = ("_call", "_token")
+
+    def __init__(self, call: ModelCall | None) -> None:
+        self._call = call
+
+    def __enter__(self) -> None:
+        self._token = _framework_call.set(self._call)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _framework_call.reset(self._token)
+
+
+class _Activation:
+    """The context manager of ``ModelCall.activated``."""
+
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, span: Span) -> None:
+        self._span = span
+
+    def __enter__(self) -> None:
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+
+    def __exit__(self, *exc_info: object) -> None:
+        otel_context.detach(self._token)
 
 
 # Set while agentwatch itself calls a model (an LLM judge), so that call is not traced as a step.

@@ -51,8 +51,9 @@ def _pass_through(instance: Any) -> bool:
     outer = framework_call()
     if outer is None:
         return False
-    # A framework already traces this model call: give its span the server we are calling.
-    call_guarded("openai.framework", outer.set_attributes, server_attributes(instance), default=None)
+    # A framework already traces this model call: give its span the server we are calling, with
+    # the framework's next update of the span.
+    call_guarded("openai.framework", outer.defer_attributes, server_attributes(instance), default=None)
     return True
 
 
