@@ -52,14 +52,26 @@ def base_url_of(instance: Any) -> str | None:
     return None if base_url is None else str(base_url)
 
 
+# The last base URL seen and its pairs. A client returns the same URL object on every call
+# (openai 2.x and 3.x) and httpx URLs are immutable, so an identity check can skip str(), which
+# httpx builds anew on each call.
+_last_server: tuple[object, tuple[tuple[str, AttributeValue], ...]] = (None, ())
+
+
 def server_attributes(instance: Any) -> tuple[tuple[str, AttributeValue], ...]:
     """Return server.address and server.port of the resource's client base URL."""
+    global _last_server
     client = getattr(instance, "_client", None)
     base_url = getattr(client, "base_url", None)
     if base_url is None:
         return ()
+    last_url, last_pairs = _last_server
+    if base_url is last_url:
+        return last_pairs
     # Parsing the URL costs more than the rest of the request extraction, so cache it.
-    return _server_of(str(base_url))
+    pairs = _server_of(str(base_url))
+    _last_server = (base_url, pairs)
+    return pairs
 
 
 def provider_name(instance: Any) -> str:
