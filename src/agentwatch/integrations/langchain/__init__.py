@@ -28,7 +28,7 @@ from typing import Any
 import wrapt
 from langchain_core.callbacks import AsyncCallbackManager, CallbackManager
 
-from ..._guard import guarded
+from ..._guard import report_fault
 from ..._state import STATE
 from .. import Patcher
 from ._handler import HANDLER, AgentwatchCallbackHandler
@@ -79,12 +79,15 @@ def _add_handler(
     # Other subclasses, such as LangGraph's graph lifecycle managers, dispatch events that only
     # their own handler types implement.
     if STATE.active and isinstance(instance, (CallbackManager, AsyncCallbackManager)):
-        with guarded("langchain.handler"):
+        # A try statement rather than ``guarded``, because this runs for every callback manager.
+        try:
             # New lists rather than append(): the manager may hold a list its caller still owns.
             if HANDLER not in instance.handlers:
                 instance.handlers = [*instance.handlers, HANDLER]
             if HANDLER not in instance.inheritable_handlers:
                 instance.inheritable_handlers = [*instance.inheritable_handlers, HANDLER]
+        except Exception as exc:  # noqa: BLE001 - the guard's contract: report, never propagate
+            report_fault("langchain.handler", exc)
 
 
 @dataclass

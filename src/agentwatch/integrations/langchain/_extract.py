@@ -29,6 +29,8 @@ _NUMERIC_PARAMS = (
     ("presence_penalty", semconv.GEN_AI_REQUEST_PRESENCE_PENALTY),
     ("seed", semconv.GEN_AI_REQUEST_SEED),
 )
+# Most calls set none of them, so one set check usually replaces five lookups.
+_NUMERIC_PARAM_NAMES = frozenset(param for param, _ in _NUMERIC_PARAMS)
 
 # LangChain message types and the chat roles they stand for.
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool"}
@@ -40,11 +42,10 @@ def _number(value: Any) -> bool:
 
 def model_name(invocation_params: Mapping[str, Any], metadata: Mapping[str, Any]) -> str | None:
     """Return the requested model: ``model`` or ``model_name`` of the parameters, else ``ls_model_name``."""
-    for value in (
-        invocation_params.get("model"),
-        invocation_params.get("model_name"),
-        metadata.get("ls_model_name"),
-    ):
+    value = invocation_params.get("model")
+    if isinstance(value, str) and value:
+        return value
+    for value in (invocation_params.get("model_name"), metadata.get("ls_model_name")):
         if isinstance(value, str) and value:
             return value
     return None
@@ -72,10 +73,11 @@ def model_request(
         yield semconv.GEN_AI_PROVIDER_NAME, provider
         yield semconv.LLM_PROVIDER, provider
 
-    for param, key in _NUMERIC_PARAMS:
-        value = invocation_params.get(param)
-        if _number(value):
-            yield key, value
+    if not _NUMERIC_PARAM_NAMES.isdisjoint(invocation_params):
+        for param, key in _NUMERIC_PARAMS:
+            value = invocation_params.get(param)
+            if _number(value):
+                yield key, value
     max_tokens = (
         invocation_params.get("max_tokens")
         or invocation_params.get("max_completion_tokens")
@@ -124,11 +126,7 @@ def openai_messages(messages: Sequence[Any]) -> list[dict[str, Any]]:
         item: dict[str, Any] = {"role": role, "content": getattr(message, "content", None)}
         calls = getattr(message, "tool_calls", None)
         if calls:
-            item["tool_calls"] = [
-                {"id": call.get("id"), "name": call.get("name"), "arguments": call.get("args")}
-                for call in calls
-                if isinstance(call, dict)
-            ]
+            item["tool_calls"] = _tool_calls(calls)
         if role == "tool":
             item["tool_call_id"] = getattr(message, "tool_call_id", None)
         converted.append(item)
@@ -137,8 +135,7 @@ def openai_messages(messages: Sequence[Any]) -> list[dict[str, Any]]:
 
 def first_generation(response: Any) -> Any:
     """Return the first generation of an ``LLMResult``, or None."""
-    generations = field(response, "generations") or ()
-    for batch in generations:
+    for batch in getattr(response, "generations", None) or ():
         for generation in batch or ():
             return generation
     return None
@@ -149,8 +146,8 @@ def usage(response: Any) -> tuple[int | None, int | None]:
 
     A count the model did not report is None, never 0.
     """
-    message = field(first_generation(response), "message")
-    metadata = field(message, "usage_metadata")
+    message = getattr(first_generation(response), "message", None)
+    metadata = getattr(message, "usage_metadata", None)
     if metadata:
         input_tokens = field(metadata, "input_tokens")
         output_tokens = field(metadata, "output_tokens")
@@ -158,7 +155,7 @@ def usage(response: Any) -> tuple[int | None, int | None]:
             input_tokens if isinstance(input_tokens, int) else None,
             output_tokens if isinstance(output_tokens, int) else None,
         )
-    token_usage = field(field(response, "llm_output") or {}, "token_usage")
+    token_usage = field(getattr(response, "llm_output", None) or {}, "token_usage")
     if not token_usage:
         return None, None
     prompt_tokens = field(token_usage, "prompt_tokens")
@@ -171,47 +168,57 @@ def usage(response: Any) -> tuple[int | None, int | None]:
 
 def model_response(response: Any, capture: bool) -> Pairs:
     """Yield the response attributes of an ``LLMResult`` (tokens are set separately)."""
-    first = first_generation(response)
-    first_message = field(first, "message")
-    metadata = field(first_message, "response_metadata") or {}
-    llm_output = field(response, "llm_output") or {}
-    response_id = field(metadata, "id")
-    if isinstance(response_id, str) and response_id:
-        yield semconv.GEN_AI_RESPONSE_ID, response_id
-    response_model = field(metadata, "model_name") or field(llm_output, "model_name")
-    if isinstance(response_model, str) and response_model:
-        yield semconv.GEN_AI_RESPONSE_MODEL, response_model
-
+    first_metadata: Any = None  # the response_metadata of the first generation's message
     finish_reasons: list[str] = []
     calls: list[dict[str, Any]] = []
     outputs: list[dict[str, Any]] = []
-    for batch in field(response, "generations") or ():
+    for batch in getattr(response, "generations", None) or ():
         for generation in batch or ():
-            message = field(generation, "message")
-            info = field(generation, "generation_info") or {}
-            reason = field(field(message, "response_metadata") or {}, "finish_reason") or field(
-                info, "finish_reason"
+            message = getattr(generation, "message", None)
+            metadata = getattr(message, "response_metadata", None) or {}
+            if first_metadata is None:
+                first_metadata = metadata
+            reason = field(metadata, "finish_reason") or field(
+                getattr(generation, "generation_info", None) or {}, "finish_reason"
             )
             if isinstance(reason, str):
                 finish_reasons.append(reason)
-            message_calls = [
-                {"id": call.get("id"), "name": call.get("name"), "arguments": call.get("args")}
-                for call in field(message, "tool_calls") or ()
-                if isinstance(call, dict)
-            ]
+            message_calls = _tool_calls(getattr(message, "tool_calls", None))
             calls.extend(message_calls)
             if capture:
                 outputs.append(_output_message(generation, message, message_calls, reason))
+
+    metadata = first_metadata if first_metadata is not None else {}
+    response_id = field(metadata, "id")
+    if isinstance(response_id, str) and response_id:
+        yield semconv.GEN_AI_RESPONSE_ID, response_id
+    response_model = field(metadata, "model_name")
+    if not response_model:
+        response_model = field(getattr(response, "llm_output", None) or {}, "model_name")
+    if isinstance(response_model, str) and response_model:
+        yield semconv.GEN_AI_RESPONSE_MODEL, response_model
     if finish_reasons:
         yield semconv.GEN_AI_RESPONSE_FINISH_REASONS, finish_reasons
-    names = [str(call["name"]) for call in calls if call["name"]]
-    if names:
-        yield semconv.RESPONSE_TOOL_CALL_NAMES, names
-    ids = [str(call["id"]) for call in calls if call["id"]]
-    if ids:
-        yield semconv.RESPONSE_TOOL_CALL_IDS, ids
+    if calls:
+        names = [str(call["name"]) for call in calls if call["name"]]
+        if names:
+            yield semconv.RESPONSE_TOOL_CALL_NAMES, names
+        ids = [str(call["id"]) for call in calls if call["id"]]
+        if ids:
+            yield semconv.RESPONSE_TOOL_CALL_IDS, ids
     if capture and outputs:
         yield semconv.GEN_AI_OUTPUT_MESSAGES, dumps(outputs)
+
+
+def _tool_calls(tool_calls: Any) -> list[dict[str, Any]]:
+    """Return an ``AIMessage``'s tool calls as ``{"id", "name", "arguments"}`` dicts."""
+    if not tool_calls:
+        return []
+    return [
+        {"id": call.get("id"), "name": call.get("name"), "arguments": call.get("args")}
+        for call in tool_calls
+        if isinstance(call, dict)
+    ]
 
 
 def _output_message(

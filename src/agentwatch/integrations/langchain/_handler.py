@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind
 
 from ... import semconv
 from ..._call import ModelCall
-from ..._guard import call_guarded, guarded
+from ..._guard import call_guarded, guarded, report_fault
 from ..._messages import dumps, evidence_from_messages
 from ..._state import STATE
 from ..._trajectory import Run, current_run, end_agent_span, start_agent_span, step_for_call
@@ -85,6 +85,15 @@ class AgentwatchCallbackHandler(BaseCallbackHandler):
     # Outside pytest the guard catches every fault of ours, so nothing reaches LangChain. Under
     # pytest the guard re-raises, and LangChain passes the fault on to the test only with this set.
     raise_error = True
+    # LangChain reads one of these before each event. The base class returns False from a
+    # property, and plain class attributes return the same value without a Python call.
+    ignore_llm = False
+    ignore_retry = False
+    ignore_chain = False
+    ignore_agent = False
+    ignore_retriever = False
+    ignore_chat_model = False
+    ignore_custom_event = False
 
     # --- chains and agents --------------------------------------------------------------------
 
@@ -174,8 +183,11 @@ class AgentwatchCallbackHandler(BaseCallbackHandler):
     ) -> None:
         if not STATE.active:
             return
-        with guarded("langchain.model_start"):
+        # A try statement rather than ``guarded``, because this runs on every chat model call.
+        try:
             self._start_model(run_id, parent_run_id, messages[0] if messages else [], metadata or {}, kwargs)
+        except Exception as exc:  # noqa: BLE001 - the guard's contract: report, never propagate
+            report_fault("langchain.model_start", exc)
 
     def on_llm_start(
         self,
@@ -190,8 +202,10 @@ class AgentwatchCallbackHandler(BaseCallbackHandler):
     ) -> None:
         if not STATE.active:
             return
-        with guarded("langchain.model_start"):
+        try:
             self._start_model(run_id, parent_run_id, prompts[:1], metadata or {}, kwargs)
+        except Exception as exc:  # noqa: BLE001
+            report_fault("langchain.model_start", exc)
 
     def _start_model(
         self,
@@ -201,19 +215,20 @@ class AgentwatchCallbackHandler(BaseCallbackHandler):
         metadata: Mapping[str, Any],
         kwargs: Mapping[str, Any],
     ) -> None:
-        parent = RUNS.get(parent_run_id)
+        parent = RUNS.get(parent_run_id) if parent_run_id is not None else None
         params = kwargs.get("invocation_params")
-        params = params if isinstance(params, Mapping) else {}
-        capture = STATE.capture_content
-        attributes = list(_extract.model_request(params, metadata, messages, capture))
+        if type(params) is not dict and not isinstance(params, Mapping):  # skip the ABC check for a dict
+            params = {}
+        attributes = dict(_extract.model_request(params, metadata, messages, STATE.capture_content))
         node = metadata.get("langgraph_node")
         if isinstance(node, str):
-            attributes.append((semconv.LANGGRAPH_NODE, node))
+            attributes[semconv.LANGGRAPH_NODE] = node
+        model = attributes.get(semconv.GEN_AI_REQUEST_MODEL)
 
         call = ModelCall(
             semconv.OPERATION_CHAT,
-            _extract.model_name(params, metadata),
-            attributes,
+            model if isinstance(model, str) else None,
+            attributes.items(),
             run=parent.run if parent is not None else None,
             context=parent.context if parent is not None else None,
         )
@@ -398,8 +413,7 @@ def _keep_message_evidence(call: ModelCall, messages: Sequence[Any]) -> None:
 
 
 def _record_response(call: ModelCall, response: Any) -> None:
-    call.set_attributes(_extract.model_response(response, STATE.capture_content))
-    call.set_usage(*_extract.usage(response))
+    call.set_response(_extract.model_response(response, STATE.capture_content), *_extract.usage(response))
     if call.record is not None:
         call.record.output_text, call.record.tool_calls = _answer(response)
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 from uuid import UUID
 
 from opentelemetry import context as otel_context
@@ -51,7 +50,7 @@ def is_control_flow_error(exc: BaseException) -> bool:
     return is_control_flow(exc) or isinstance(exc, _GRAPH_CONTROL_FLOW)
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """One LangChain run in progress and what its children need from it."""
 
@@ -62,7 +61,6 @@ class Entry:
     call: ModelCall | None = None
     step: int = 0
     tool_call_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def child_context(span: Span) -> otel_context.Context:
