@@ -38,16 +38,14 @@ _METRIC_KEYS = frozenset(
         semconv.ROUTE_NAME,
     )
 )
-# Keys a span may learn after it started (the framework's span learns its route from the SDK call).
-_LATE_METRIC_KEYS = frozenset((semconv.GEN_AI_RESPONSE_MODEL, semconv.ROUTE_NAME))
 
 
 class ModelCall:
     """One traced model call: its span, its step and what its metrics need."""
 
     __slots__ = (
+        "_end_lock",
         "_ended",
-        "_lock",
         "_metric_attributes",
         "_pending",
         "acts",
@@ -120,7 +118,7 @@ class ModelCall:
         self.usage: tuple[int | None, int | None] = (None, None)
         self._pending: dict[str, AttributeValue] | None = None  # from defer_attributes
         self._ended = False
-        self._lock = threading.Lock()
+        self._end_lock = threading.Lock()
 
     def activated(self) -> _Activation:
         """Make the span current for the duration of the SDK call (attach and detach together)."""
@@ -168,7 +166,10 @@ class ModelCall:
         self.set_response((), input_tokens, output_tokens)
 
     def set_response(
-        self, attributes: Attributes, input_tokens: int | None, output_tokens: int | None
+        self,
+        attributes: Attributes | Mapping[str, AttributeValue],
+        input_tokens: int | None,
+        output_tokens: int | None,
     ) -> None:
         """Set response attributes and token usage (as ``set_usage``) in one span update."""
         values = dict(attributes)
@@ -181,10 +182,11 @@ class ModelCall:
             values[semconv.LLM_TOKEN_COUNT_COMPLETION] = output_tokens
         if input_tokens is not None and output_tokens is not None:
             values[semconv.LLM_TOKEN_COUNT_TOTAL] = input_tokens + output_tokens
-            route_name = values.get(semconv.ROUTE_NAME, self._metric_attributes.get(semconv.ROUTE_NAME))
-            cost = route_cost(route_name, input_tokens, output_tokens)
-            if cost is not None:
-                values[semconv.USAGE_COST] = cost
+            if STATE.policy is not None:  # only a policy's routes carry prices
+                route_name = values.get(semconv.ROUTE_NAME, self._metric_attributes.get(semconv.ROUTE_NAME))
+                cost = route_cost(route_name, input_tokens, output_tokens)
+                if cost is not None:
+                    values[semconv.USAGE_COST] = cost
         if values:
             self._set_values(values)
 
@@ -198,18 +200,19 @@ class ModelCall:
         self._note_late_keys(values)
 
     def _note_late_keys(self, values: Mapping[str, AttributeValue]) -> None:
-        if _LATE_METRIC_KEYS.isdisjoint(values):
-            return
-        for key in _LATE_METRIC_KEYS:
-            if key in values:
-                self._metric_attributes[key] = values[key]
+        # The metric keys a span may learn after it started: the response model, and the route
+        # that a framework's span learns from the SDK call.
+        if semconv.GEN_AI_RESPONSE_MODEL in values:
+            self._metric_attributes[semconv.GEN_AI_RESPONSE_MODEL] = values[semconv.GEN_AI_RESPONSE_MODEL]
+        if semconv.ROUTE_NAME in values:
+            self._metric_attributes[semconv.ROUTE_NAME] = values[semconv.ROUTE_NAME]
 
     def _claim_end(self) -> bool:
-        with self._lock:
-            if self._ended:
-                return False
-            self._ended = True
-            return True
+        # The one caller that acquires the lock ends the span, and the lock is never released.
+        if not self._end_lock.acquire(False):
+            return False
+        self._ended = True
+        return True
 
     def end(self, extra: Mapping[str, AttributeValue] | None = None) -> None:
         """End the span successfully and record metrics; later calls do nothing."""
