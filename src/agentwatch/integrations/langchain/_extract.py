@@ -40,71 +40,65 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def model_name(invocation_params: Mapping[str, Any], metadata: Mapping[str, Any]) -> str | None:
-    """Return the requested model: ``model`` or ``model_name`` of the parameters, else ``ls_model_name``."""
-    value = invocation_params.get("model")
-    if isinstance(value, str) and value:
-        return value
-    for value in (invocation_params.get("model_name"), metadata.get("ls_model_name")):
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-def provider_name(metadata: Mapping[str, Any]) -> str | None:
-    provider = metadata.get("ls_provider")
-    if not isinstance(provider, str) or not provider:
-        return None
-    return _PROVIDER_NAMES.get(provider, provider)
-
-
 def model_request(
     invocation_params: Mapping[str, Any],
     metadata: Mapping[str, Any],
     messages: Sequence[Any] | None,
     capture: bool,
-) -> Pairs:
-    """Yield the request attributes of a chat model or LLM run, set at span start."""
-    model = model_name(invocation_params, metadata)
-    if model:
-        yield semconv.GEN_AI_REQUEST_MODEL, model
-    provider = provider_name(metadata)
-    if provider:
-        yield semconv.GEN_AI_PROVIDER_NAME, provider
-        yield semconv.LLM_PROVIDER, provider
+) -> dict[str, AttributeValue]:
+    """Return the request attributes of a chat model or LLM run, set at span start.
+
+    A dict rather than yielded pairs, because this runs on every model call.
+    """
+    attributes: dict[str, AttributeValue] = {}
+    # The requested model: "model" or "model_name" of the parameters, else "ls_model_name".
+    for model in (
+        invocation_params.get("model"),
+        invocation_params.get("model_name"),
+        metadata.get("ls_model_name"),
+    ):
+        if isinstance(model, str) and model:
+            attributes[semconv.GEN_AI_REQUEST_MODEL] = model
+            break
+    provider = metadata.get("ls_provider")
+    if isinstance(provider, str) and provider:
+        provider = _PROVIDER_NAMES.get(provider, provider)
+        attributes[semconv.GEN_AI_PROVIDER_NAME] = provider
+        attributes[semconv.LLM_PROVIDER] = provider
 
     if not _NUMERIC_PARAM_NAMES.isdisjoint(invocation_params):
         for param, key in _NUMERIC_PARAMS:
             value = invocation_params.get(param)
             if _number(value):
-                yield key, value
+                attributes[key] = value
     max_tokens = (
         invocation_params.get("max_tokens")
         or invocation_params.get("max_completion_tokens")
         or metadata.get("ls_max_tokens")
     )
     if isinstance(max_tokens, int) and not isinstance(max_tokens, bool):
-        yield semconv.GEN_AI_REQUEST_MAX_TOKENS, max_tokens
+        attributes[semconv.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
     count = invocation_params.get("n")
     if isinstance(count, int) and not isinstance(count, bool) and count != 1:
-        yield semconv.GEN_AI_REQUEST_CHOICE_COUNT, count
+        attributes[semconv.GEN_AI_REQUEST_CHOICE_COUNT] = count
     stop = invocation_params.get("stop") or metadata.get("ls_stop")
     if isinstance(stop, str):
-        yield semconv.GEN_AI_REQUEST_STOP_SEQUENCES, [stop]
+        attributes[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
     elif isinstance(stop, (list, tuple)) and stop:
-        yield semconv.GEN_AI_REQUEST_STOP_SEQUENCES, [str(item) for item in stop]
+        attributes[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = [str(item) for item in stop]
     if invocation_params.get("stream") is True:
-        yield semconv.REQUEST_STREAM, True
+        attributes[semconv.REQUEST_STREAM] = True
 
     tools = invocation_params.get("tools")
     if isinstance(tools, (list, tuple)) and tools:
         names = [name for name in (_tool_name(tool) for tool in tools) if name]
         if names:
-            yield semconv.REQUEST_TOOL_NAMES, names
+            attributes[semconv.REQUEST_TOOL_NAMES] = names
         if capture:
-            yield semconv.GEN_AI_TOOL_DEFINITIONS, dumps(list(tools))
+            attributes[semconv.GEN_AI_TOOL_DEFINITIONS] = dumps(list(tools))
     if capture and messages is not None:
-        yield semconv.GEN_AI_INPUT_MESSAGES, dumps(input_messages(openai_messages(messages)))
+        attributes[semconv.GEN_AI_INPUT_MESSAGES] = dumps(input_messages(openai_messages(messages)))
+    return attributes
 
 
 def _tool_name(tool: Any) -> str | None:
@@ -166,8 +160,8 @@ def usage(response: Any) -> tuple[int | None, int | None]:
     )
 
 
-def model_response(response: Any, capture: bool) -> Pairs:
-    """Yield the response attributes of an ``LLMResult`` (tokens are set separately)."""
+def model_response(response: Any, capture: bool) -> dict[str, AttributeValue]:
+    """Return the response attributes of an ``LLMResult`` (tokens are set separately)."""
     first_metadata: Any = None  # the response_metadata of the first generation's message
     finish_reasons: list[str] = []
     calls: list[dict[str, Any]] = []
@@ -183,37 +177,38 @@ def model_response(response: Any, capture: bool) -> Pairs:
             )
             if isinstance(reason, str):
                 finish_reasons.append(reason)
-            message_calls = _tool_calls(getattr(message, "tool_calls", None))
+            tool_calls = getattr(message, "tool_calls", None)
+            message_calls = _tool_calls(tool_calls) if tool_calls else []
             calls.extend(message_calls)
             if capture:
                 outputs.append(_output_message(generation, message, message_calls, reason))
 
+    attributes: dict[str, AttributeValue] = {}
     metadata = first_metadata if first_metadata is not None else {}
     response_id = field(metadata, "id")
     if isinstance(response_id, str) and response_id:
-        yield semconv.GEN_AI_RESPONSE_ID, response_id
+        attributes[semconv.GEN_AI_RESPONSE_ID] = response_id
     response_model = field(metadata, "model_name")
     if not response_model:
         response_model = field(getattr(response, "llm_output", None) or {}, "model_name")
     if isinstance(response_model, str) and response_model:
-        yield semconv.GEN_AI_RESPONSE_MODEL, response_model
+        attributes[semconv.GEN_AI_RESPONSE_MODEL] = response_model
     if finish_reasons:
-        yield semconv.GEN_AI_RESPONSE_FINISH_REASONS, finish_reasons
+        attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = finish_reasons
     if calls:
         names = [str(call["name"]) for call in calls if call["name"]]
         if names:
-            yield semconv.RESPONSE_TOOL_CALL_NAMES, names
+            attributes[semconv.RESPONSE_TOOL_CALL_NAMES] = names
         ids = [str(call["id"]) for call in calls if call["id"]]
         if ids:
-            yield semconv.RESPONSE_TOOL_CALL_IDS, ids
+            attributes[semconv.RESPONSE_TOOL_CALL_IDS] = ids
     if capture and outputs:
-        yield semconv.GEN_AI_OUTPUT_MESSAGES, dumps(outputs)
+        attributes[semconv.GEN_AI_OUTPUT_MESSAGES] = dumps(outputs)
+    return attributes
 
 
 def _tool_calls(tool_calls: Any) -> list[dict[str, Any]]:
     """Return an ``AIMessage``'s tool calls as ``{"id", "name", "arguments"}`` dicts."""
-    if not tool_calls:
-        return []
     return [
         {"id": call.get("id"), "name": call.get("name"), "arguments": call.get("args")}
         for call in tool_calls

@@ -219,7 +219,7 @@ class AgentwatchCallbackHandler(BaseCallbackHandler):
         params = kwargs.get("invocation_params")
         if type(params) is not dict and not isinstance(params, Mapping):  # skip the ABC check for a dict
             params = {}
-        attributes = dict(_extract.model_request(params, metadata, messages, STATE.capture_content))
+        attributes = _extract.model_request(params, metadata, messages, STATE.capture_content)
         node = metadata.get("langgraph_node")
         if isinstance(node, str):
             attributes[semconv.LANGGRAPH_NODE] = node
@@ -233,8 +233,7 @@ class AgentwatchCallbackHandler(BaseCallbackHandler):
             context=parent.context if parent is not None else None,
         )
         run = None if call.run.implicit else call.run
-        entry = Entry(KIND_MODEL, call.span, run, child_context(call.span), call=call, step=call.step)
-        RUNS.add(run_id, entry)
+        RUNS.add(run_id, Entry(KIND_MODEL, call.span, run, child_context(call.span), call, call.step))
         if claim_chat_slot(call):
             # stream() leaves "stream" out of the invocation parameters.
             call.span.set_attribute(semconv.REQUEST_STREAM, True)

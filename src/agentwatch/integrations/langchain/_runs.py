@@ -78,10 +78,16 @@ def end_span(span: Span, exc: BaseException | None) -> None:
 
 
 class RunMap:
-    """Entries by LangChain run id; thread-safe, bounded by ``MAX_OPEN_RUNS``."""
+    """Entries by LangChain run id; thread-safe, bounded by ``MAX_OPEN_RUNS``.
+
+    Entries are keyed by the run id's integer, because ``UUID.__hash__`` is a Python method and
+    the map is read three times per chat model call. Single dict operations are atomic, so only
+    eviction takes the lock, and adds racing in other threads can pass the bound until the next
+    add evicts.
+    """
 
     def __init__(self, limit: int = MAX_OPEN_RUNS) -> None:
-        self._entries: dict[UUID, Entry] = {}
+        self._entries: dict[object, Entry] = {}
         self._lock = threading.Lock()
         self._limit = limit
         self._warned = False
@@ -92,21 +98,28 @@ class RunMap:
     def get(self, run_id: UUID | None) -> Entry | None:
         if run_id is None:
             return None
-        return self._entries.get(run_id)
+        return self._entries.get(run_id.int if type(run_id) is UUID else run_id)
 
     def add(self, run_id: UUID, entry: Entry) -> None:
+        key = run_id.int if type(run_id) is UUID else run_id
+        if len(self._entries) < self._limit:
+            self._entries[key] = entry
+            return
         evicted: list[Entry] = []
         with self._lock:
             while len(self._entries) >= self._limit:
-                oldest = next(iter(self._entries))
-                evicted.append(self._entries.pop(oldest))
-            self._entries[run_id] = entry
-        if evicted:
-            self._abandon(evicted)
+                try:
+                    oldest = next(iter(self._entries))
+                except (StopIteration, RuntimeError):  # another thread popped an entry meanwhile
+                    continue
+                old_entry = self._entries.pop(oldest, None)
+                if old_entry is not None:
+                    evicted.append(old_entry)
+            self._entries[key] = entry
+        self._abandon(evicted)
 
     def pop(self, run_id: UUID) -> Entry | None:
-        with self._lock:
-            return self._entries.pop(run_id, None)
+        return self._entries.pop(run_id.int if type(run_id) is UUID else run_id, None)
 
     def _abandon(self, entries: list[Entry]) -> None:
         if entries and not self._warned:
