@@ -118,7 +118,9 @@ def openai_messages(messages: Sequence[Any]) -> list[dict[str, Any]]:
         role = _ROLES.get(message_type) if isinstance(message_type, str) else None
         role = role or getattr(message, "role", None) or "user"
         item: dict[str, Any] = {"role": role, "content": getattr(message, "content", None)}
-        calls = getattr(message, "tool_calls", None)
+        # Only assistant messages (AIMessage) carry tool calls. Reading a field a pydantic message
+        # lacks raises inside getattr, which costs more than converting the message.
+        calls = getattr(message, "tool_calls", None) if role == "assistant" else None
         if calls:
             item["tool_calls"] = _tool_calls(calls)
         if role == "tool":
