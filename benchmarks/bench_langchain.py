@@ -10,12 +10,18 @@ What it measures
 
 How it measures
     The method of ``bench_openai.py``, whose helpers this script imports: requests go to an
-    in-process ``MockTransport`` that returns a canned completion, every configuration runs in its
-    own subprocess with the same ``TracerProvider``, ``BatchSpanProcessor`` and counting exporter,
-    and the parent requests one timed repeat per configuration per round, in a new shuffled order
-    each round. A repeat is a batch of calls ended by a ``force_flush``. A reported time is the
-    median over the rounds of the subprocess's CPU time per call; an overhead is the median over the
-    rounds of (this configuration's repeat minus the bare repeat of the same round).
+    in-process ``MockTransport`` that returns a canned completion, every configuration runs in
+    subprocesses of its own with the same ``TracerProvider``, ``BatchSpanProcessor`` and counting
+    exporter, and the parent requests one timed repeat per subprocess per round, in a new shuffled
+    order each round. A repeat is a batch of calls ended by a ``force_flush``. A configuration's
+    value in a round is the mean CPU time per call over its subprocesses. A reported time is the
+    median of those values over the rounds; an overhead is the median over the rounds of (this
+    configuration's value minus the bare value of the same round).
+
+    Several subprocesses per configuration (``--processes``, default 3), because one subprocess
+    can stay 50 µs per call faster or slower than another of the same configuration for its whole
+    life, which the pairing by round does not cancel. The last column of the table is that spread:
+    the largest minus the smallest subprocess median of the configuration.
 
 How to run
     uv venv .venv-bench-langchain -p 3.11
@@ -23,8 +29,8 @@ How to run
         openinference-instrumentation-langchain opentelemetry-instrumentation-langchain
     .venv-bench-langchain/bin/python benchmarks/bench_langchain.py
 
-    ``--rounds`` and ``--calls`` set the counts. CPU time rises on a loaded machine, so rerun when
-    the load average printed before and after the run was high.
+    ``--rounds``, ``--calls`` and ``--processes`` set the counts. CPU time rises on a loaded
+    machine, so rerun when the load average printed before and after the run was high.
 """
 
 from __future__ import annotations
@@ -183,6 +189,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15, help="timed repeats per configuration")
     parser.add_argument("--calls", type=int, default=200, help="invocations per timed repeat")
     parser.add_argument("--warmup", type=int, default=100, help="untimed invocations per subprocess")
+    parser.add_argument(
+        "--processes", type=int, default=3, help="subprocesses per configuration, averaged in each round"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -201,9 +210,19 @@ def main() -> None:
         )
     )
     print(f"Python {platform.python_version()}, {versions}")
-    print(f"load average before: {os.getloadavg()[0]:.2f}; {args.rounds} rounds x {args.calls} calls")
-    children = {config.name: Child(config, args.warmup) for config in CONFIGS}
-    samples: dict[str, list[float]] = {name: [] for name in children}
+    print(
+        f"load average before: {os.getloadavg()[0]:.2f}; {args.rounds} rounds x {args.calls} calls, "
+        f"{args.processes} subprocess(es) per configuration"
+    )
+    children = {
+        (config.name, index): Child(config, args.warmup)
+        for config in CONFIGS
+        for index in range(args.processes)
+    }
+    # cpu[name][index]: that subprocess's CPU time per call, one value per round
+    cpu: dict[str, list[list[float]]] = {
+        config.name: [[] for _ in range(args.processes)] for config in CONFIGS
+    }
     spans: dict[str, float] = {}
     try:
         for child in children.values():
@@ -211,17 +230,22 @@ def main() -> None:
         for _ in range(args.rounds):
             order = list(children)
             random.shuffle(order)
-            for name in order:
-                result = children[name].request(args.calls)
-                samples[name].append(result["cpu"])
+            for name, index in order:
+                result = children[(name, index)].request(args.calls)
+                cpu[name][index].append(result["cpu"])
                 spans[name] = result["spans"]
     finally:
         for child in children.values():
             child.close()
     print(f"load average after: {os.getloadavg()[0]:.2f}\n")
 
+    # One value per round: the mean over the configuration's subprocesses.
+    samples = {
+        name: [statistics.fmean(values) for values in zip(*runs, strict=True)] for name, runs in cpu.items()
+    }
     overheads: dict[str, float] = {}
-    print(f"{'configuration':<20}{'µs/call':>10}{'overhead µs':>13}{'spans/call':>12}")
+    header = f"{'configuration':<20}{'µs/call':>10}{'overhead µs':>13}{'spans/call':>12}"
+    print(header + (f"{'process spread µs':>19}" if args.processes > 1 else ""))
     for name, values in samples.items():
         time_us = statistics.median(values) * 1e6
         overhead = ""
@@ -229,7 +253,11 @@ def main() -> None:
             deltas = [value - bare for value, bare in zip(values, samples["bare"], strict=True)]
             overheads[name] = statistics.median(deltas) * 1e6
             overhead = f"{overheads[name]:.1f}"
-        print(f"{name:<20}{time_us:>10.1f}{overhead:>13}{spans[name]:>12.1f}")
+        line = f"{name:<20}{time_us:>10.1f}{overhead:>13}{spans[name]:>12.1f}"
+        if args.processes > 1:
+            medians = [statistics.median(runs) * 1e6 for runs in cpu[name]]
+            line += f"{max(medians) - min(medians):>19.1f}"
+        print(line)
 
     print()
     for mode in ("off", "on"):
