@@ -15,7 +15,7 @@ from typing import Any
 from opentelemetry.util.types import AttributeValue
 
 from ... import semconv
-from ..._messages import content_text, dumps, field, input_messages, tool_call_part
+from ..._messages import content_text, dumps, field, input_messages, text_message_json, tool_call_part
 
 Pairs = Iterator[tuple[str, AttributeValue]]
 
@@ -97,7 +97,7 @@ def model_request(
         if capture:
             attributes[semconv.GEN_AI_TOOL_DEFINITIONS] = dumps(list(tools))
     if capture and messages is not None:
-        attributes[semconv.GEN_AI_INPUT_MESSAGES] = dumps(input_messages(openai_messages(messages)))
+        attributes[semconv.GEN_AI_INPUT_MESSAGES] = input_messages_json(messages)
     return attributes
 
 
@@ -107,6 +107,34 @@ def _tool_name(tool: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _role(message: Any) -> Any:
+    message_type = getattr(message, "type", None)
+    role = _ROLES.get(message_type) if isinstance(message_type, str) else None
+    return role or getattr(message, "role", None) or "user"
+
+
+def input_messages_json(messages: Sequence[Any]) -> str:
+    """Return LangChain messages (or prompt strings) as ``gen_ai.input.messages`` JSON.
+
+    The same JSON as ``dumps(input_messages(openai_messages(messages)))``, with text-only messages
+    written directly, because this runs on every model call with content capture on.
+    """
+    items: list[str] = []
+    for message in messages:
+        if isinstance(message, str):
+            items.append(text_message_json("user", message))
+            continue
+        role = _role(message)
+        plain = type(role) is str and role != "tool"
+        if plain and role == "assistant" and getattr(message, "tool_calls", None):
+            plain = False  # tool calls take the general path
+        if plain:
+            items.append(text_message_json(role, content_text(getattr(message, "content", None))))
+        else:
+            items.extend(dumps(item) for item in input_messages(openai_messages([message])))
+    return "[" + ",".join(items) + "]"
+
+
 def openai_messages(messages: Sequence[Any]) -> list[dict[str, Any]]:
     """Convert LangChain messages (or prompt strings) to OpenAI-format message dicts."""
     converted: list[dict[str, Any]] = []
@@ -114,9 +142,7 @@ def openai_messages(messages: Sequence[Any]) -> list[dict[str, Any]]:
         if isinstance(message, str):
             converted.append({"role": "user", "content": message})
             continue
-        message_type = getattr(message, "type", None)
-        role = _ROLES.get(message_type) if isinstance(message_type, str) else None
-        role = role or getattr(message, "role", None) or "user"
+        role = _role(message)
         item: dict[str, Any] = {"role": role, "content": getattr(message, "content", None)}
         # Only assistant messages (AIMessage) carry tool calls. Reading a field a pydantic message
         # lacks raises inside getattr, which costs more than converting the message.
@@ -167,7 +193,7 @@ def model_response(response: Any, capture: bool) -> dict[str, AttributeValue]:
     first_metadata: Any = None  # the response_metadata of the first generation's message
     finish_reasons: list[str] = []
     calls: list[dict[str, Any]] = []
-    outputs: list[dict[str, Any]] = []
+    outputs: list[str] = []  # each output message's JSON
     for batch in getattr(response, "generations", None) or ():
         for generation in batch or ():
             message = getattr(generation, "message", None)
@@ -183,7 +209,7 @@ def model_response(response: Any, capture: bool) -> dict[str, AttributeValue]:
             message_calls = _tool_calls(tool_calls) if tool_calls else []
             calls.extend(message_calls)
             if capture:
-                outputs.append(_output_message(generation, message, message_calls, reason))
+                outputs.append(_output_json(generation, message, message_calls, reason))
 
     attributes: dict[str, AttributeValue] = {}
     metadata = first_metadata if first_metadata is not None else {}
@@ -205,7 +231,7 @@ def model_response(response: Any, capture: bool) -> dict[str, AttributeValue]:
         if ids:
             attributes[semconv.RESPONSE_TOOL_CALL_IDS] = ids
     if capture and outputs:
-        attributes[semconv.GEN_AI_OUTPUT_MESSAGES] = dumps(outputs)
+        attributes[semconv.GEN_AI_OUTPUT_MESSAGES] = "[" + ",".join(outputs) + "]"
     return attributes
 
 
@@ -218,15 +244,17 @@ def _tool_calls(tool_calls: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _output_message(
-    generation: Any, message: Any, calls: list[dict[str, Any]], reason: Any
-) -> dict[str, Any]:
+def _output_json(generation: Any, message: Any, calls: list[dict[str, Any]], reason: Any) -> str:
+    """Return one generation as a ``gen_ai.output.messages`` item, in JSON."""
     text = content_text(field(message, "content")) if message is not None else field(generation, "text")
-    parts: list[dict[str, Any]] = []
-    if isinstance(text, str) and text:
-        parts.append({"type": "text", "content": text})
+    if not isinstance(text, str):
+        text = ""
+    finish_reason = reason if isinstance(reason, str) else ""
+    if not calls:
+        return text_message_json("assistant", text, finish_reason)
+    parts: list[dict[str, Any]] = [{"type": "text", "content": text}] if text else []
     parts.extend(tool_call_part(call) for call in calls)
-    return {"role": "assistant", "parts": parts, "finish_reason": reason if isinstance(reason, str) else ""}
+    return dumps({"role": "assistant", "parts": parts, "finish_reason": finish_reason})
 
 
 def tool_output_text(output: Any) -> str:
