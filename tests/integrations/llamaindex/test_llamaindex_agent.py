@@ -93,8 +93,14 @@ async def test_function_agent_trace(exporter: Any, instrumented: agentwatch.Inst
     steps = sorted(attributes_of(span)[semconv.TRAJECTORY_STEP] for span in spans if span is not root)
     assert steps == [1, 2, 3]
     assert attributes_of(root)[semconv.RUN_STEPS] == 3
-    assert tracker_of(instrumented).entries == {}
-    assert tracker_of(instrumented).streams == {}
+    # The chat spans name the agent that made them; the tool span names the call it answers.
+    assert [attributes_of(chat)[semconv.GEN_AI_AGENT_NAME] for chat in chats] == ["Agent", "Agent"]
+    first_chat = min(chats, key=lambda chat: chat.start_time)
+    [call_id] = attributes_of(first_chat)[semconv.RESPONSE_TOOL_CALL_IDS]
+    assert attributes_of(tool)[semconv.GEN_AI_TOOL_CALL_ID] == call_id
+    tracker = tracker_of(instrumented)
+    maps = (tracker.entries, tracker.streams, tracker.step_agents, tracker.step_tool_calls)
+    assert maps == ({}, {}, {}, {})
 
 
 async def test_agent_inside_trajectory_keeps_evidence(exporter: Any) -> None:
@@ -178,6 +184,34 @@ def test_no_growth_over_500_runs(exporter: Any, instrumented: agentwatch.Instrum
     assert _live_entries() == 0
     assert len(weakref.finalize._registry) == finalizers_before  # type: ignore[attr-defined]
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+async def test_agent_step_notes_end_with_their_steps(
+    exporter: Any, instrumented: agentwatch.Instrumentation
+) -> None:
+    def broken() -> str:
+        """Fail like a tool whose backend is down."""
+        raise ConnectionError("tool backend unreachable")
+
+    async def slow() -> str:
+        """Never answer in time."""
+        await asyncio.sleep(60)
+        return "late"
+
+    failing = FunctionAgent(tools=[FunctionTool.from_defaults(broken)], llm=MockFunctionCallingLLM())
+    for _ in range(20):
+        await failing.run("Call the tool.")
+    hanging = FunctionAgent(tools=[FunctionTool.from_defaults(async_fn=slow)], llm=MockFunctionCallingLLM())
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(hanging.run("Call the tool."), timeout=0.2)
+    for _ in range(20):  # let the cancelled steps unwind
+        await asyncio.sleep(0.01)
+
+    tools = [span for span in exporter.get_finished_spans() if span.name.startswith("execute_tool")]
+    assert len(tools) == 21
+    assert all(attributes_of(span)[semconv.GEN_AI_TOOL_CALL_ID] for span in tools)
+    tracker = tracker_of(instrumented)
+    assert (tracker.step_agents, tracker.step_tool_calls) == ({}, {})
 
 
 def test_uninstrument_removes_handlers(exporter: Any) -> None:

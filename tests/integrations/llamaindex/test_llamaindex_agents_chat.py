@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("llama_index.core")
 
 from llama_index.core import Document, VectorStoreIndex
-from llama_index.core.agent.workflow import AgentWorkflow, FunctionAgent, ReActAgent
+from llama_index.core.agent.workflow import AgentWorkflow, FunctionAgent, ReActAgent, ToolCallResult
 from llama_index.core.base.llms.types import (
     ChatMessage,
     CompletionResponse,
@@ -170,6 +170,8 @@ def assert_tracker_empty(handle: agentwatch.Instrumentation) -> None:
     tracker = tracker_of(handle)
     assert tracker.entries == {}
     assert tracker.streams == {}
+    assert tracker.step_agents == {}
+    assert tracker.step_tool_calls == {}
 
 
 def run_spans(exporter: Any, root: ReadableSpan) -> list[ReadableSpan]:
@@ -227,10 +229,11 @@ def agent_attributes(name: str, label: str, steps: int) -> dict[str, Any]:
     }
 
 
-def tool_attributes(name: str, step: int) -> dict[str, Any]:
+def tool_attributes(name: str, step: int, call_id: str) -> dict[str, Any]:
     return {
         semconv.GEN_AI_OPERATION_NAME: "execute_tool",
         semconv.GEN_AI_TOOL_NAME: name,
+        semconv.GEN_AI_TOOL_CALL_ID: call_id,
         semconv.OPENINFERENCE_SPAN_KIND: "TOOL",
         semconv.LLAMAINDEX_SPAN: "FunctionTool.acall",
         semconv.TRAJECTORY_STEP: step,
@@ -277,6 +280,13 @@ def evidence_of(run: Any) -> list[tuple[str, str, int, str | None]]:
     return [(item.kind, item.text, item.step, item.source) for item in run.evidence]
 
 
+async def run_reading_tool_ids(agent: Any) -> tuple[Any, list[str]]:
+    """Run ``agent`` on the question; return its result and the ids of the tool calls it made."""
+    handler = agent.run(QUESTION)
+    tool_ids = [event.tool_id async for event in handler.stream_events() if isinstance(event, ToolCallResult)]
+    return await handler, tool_ids
+
+
 # --- ReActAgent -------------------------------------------------------------------------------
 
 
@@ -286,7 +296,7 @@ async def test_react_agent_runs_tool(
     policy = PolicyTool()
     agent = ReActAgent(tools=[policy.tool()], llm=MockFunctionCallingLLM(response_generator=react_reply))
 
-    result = await agent.run(QUESTION)
+    result, [tool_id] = await run_reading_tool_ids(agent)
 
     assert str(result) == ANSWER
     assert trace.get_current_span() is caller
@@ -299,16 +309,19 @@ async def test_react_agent_runs_tool(
     spans = run_spans(exporter, root)
     assert_attributes(root, agent_attributes("Agent", "ReActAgent.run", 3))
     for span, step in ((spans[1], 1), (spans[3], 3)):
-        assert_attributes(
-            span, stream_chat_attributes("MockFunctionCallingLLM.astream_chat", step), ignore=TIMING
+        expected = stream_chat_attributes(
+            "MockFunctionCallingLLM.astream_chat", step, **{semconv.GEN_AI_AGENT_NAME: "Agent"}
         )
+        assert_attributes(span, expected, ignore=TIMING)
         assert isinstance(attributes_of(span)[semconv.RESPONSE_TIME_TO_FIRST_CHUNK], float)
-    assert_attributes(spans[2], tool_attributes("refund_policy", 2))
+    # ReAct names its tool calls itself, with ids the model never saw.
+    assert tool_id
+    assert_attributes(spans[2], tool_attributes("refund_policy", 2, tool_id))
     assert all(span.status.status_code is StatusCode.UNSET for span in spans)
 
     [run] = policy.runs
     assert run.trace_id == format(root.context.trace_id, "032x")
-    assert evidence_of(run) == [("tool_result", POLICY, 2, "refund_policy")]
+    assert evidence_of(run) == [("tool_result", POLICY, 2, tool_id)]
     assert_tracker_empty(instrumented)
 
 
@@ -320,7 +333,7 @@ async def test_react_agent_on_custom_llm(
     llm = ReActTextLLM()
     agent = ReActAgent(tools=[PolicyTool().tool()], llm=llm)
 
-    result = await agent.run(QUESTION)
+    result, [tool_id] = await run_reading_tool_ids(agent)
 
     assert str(result) == ANSWER
     assert len(llm.prompts) == 2
@@ -334,8 +347,10 @@ async def test_react_agent_on_custom_llm(
     spans = run_spans(exporter, root)
     assert_attributes(root, agent_attributes("Agent", "ReActAgent.run", 3))
     for span, step in ((spans[1], 1), (spans[3], 3)):
-        assert_attributes(span, stream_chat_attributes("ReActTextLLM.astream_chat", step), ignore=TIMING)
-    assert_attributes(spans[2], tool_attributes("refund_policy", 2))
+        agent_name = {semconv.GEN_AI_AGENT_NAME: "Agent"}
+        expected = stream_chat_attributes("ReActTextLLM.astream_chat", step, **agent_name)
+        assert_attributes(span, expected, ignore=TIMING)
+    assert_attributes(spans[2], tool_attributes("refund_policy", 2, tool_id))
     assert_tracker_empty(instrumented)
 
 
@@ -386,11 +401,13 @@ async def test_agent_workflow_handoff(
                 semconv.REQUEST_TOOL_NAMES: ["handoff"],
                 semconv.RESPONSE_TOOL_CALL_NAMES: ["handoff"],
                 semconv.RESPONSE_TOOL_CALL_IDS: ["call-handoff"],
+                semconv.GEN_AI_AGENT_NAME: "triage",
             },
         ),
         ignore=TIMING,
     )
-    assert_attributes(spans[2], tool_attributes("handoff", 2))
+    # Each tool span answers the call the model made, by the model's id.
+    assert_attributes(spans[2], tool_attributes("handoff", 2, "call-handoff"))
     assert_attributes(
         spans[3],
         stream_chat_attributes(
@@ -400,22 +417,27 @@ async def test_agent_workflow_handoff(
                 semconv.REQUEST_TOOL_NAMES: ["refund_policy", "handoff"],
                 semconv.RESPONSE_TOOL_CALL_NAMES: ["refund_policy"],
                 semconv.RESPONSE_TOOL_CALL_IDS: ["call-policy"],
+                semconv.GEN_AI_AGENT_NAME: "policy",
             },
         ),
         ignore=TIMING,
     )
-    assert_attributes(spans[4], tool_attributes("refund_policy", 4))
+    assert_attributes(spans[4], tool_attributes("refund_policy", 4, "call-policy"))
     assert_attributes(
         spans[5],
-        stream_chat_attributes(label, 5, **{semconv.REQUEST_TOOL_NAMES: ["refund_policy", "handoff"]}),
+        stream_chat_attributes(
+            label,
+            5,
+            **{semconv.REQUEST_TOOL_NAMES: ["refund_policy", "handoff"], semconv.GEN_AI_AGENT_NAME: "policy"},
+        ),
         ignore=TIMING,
     )
 
     [run] = policy.runs
     assert run.trace_id == format(root.context.trace_id, "032x")
     assert [(kind, step, source) for kind, _, step, source in evidence_of(run)] == [
-        ("tool_result", 2, "handoff"),
-        ("tool_result", 4, "refund_policy"),
+        ("tool_result", 2, "call-handoff"),
+        ("tool_result", 4, "call-policy"),
     ]
     assert evidence_of(run)[1][1] == POLICY
     assert_tracker_empty(instrumented)

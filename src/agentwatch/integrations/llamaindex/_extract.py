@@ -248,6 +248,29 @@ def retrieval_response(nodes: Any, capture: bool) -> Pairs:
         yield semconv.GEN_AI_RETRIEVAL_DOCUMENTS, dumps(documents)
 
 
+def step_event_facts(bound_args: Any) -> tuple[str | None, str | None]:
+    """Return (agent name, tool call id) from the event a workflow step was called with.
+
+    LlamaIndex's agent workflows pass each step one event: ``AgentInput``, ``AgentSetup`` and
+    ``AgentOutput`` name the agent the step runs for, and ``ToolCall`` carries the id of the tool
+    call the step makes. The events are pydantic models, so their fields are read only when the
+    model declares them.
+    """
+    agent: str | None = None
+    call_id: str | None = None
+    for value in getattr(bound_args, "arguments", {}).values():
+        fields = getattr(type(value), "model_fields", None)
+        if not fields or not isinstance(fields, Mapping):
+            continue
+        if "current_agent_name" in fields:
+            name = getattr(value, "current_agent_name", None)
+            agent = name if isinstance(name, str) and name else agent
+        if "tool_id" in fields:
+            tool_id = getattr(value, "tool_id", None)
+            call_id = tool_id if isinstance(tool_id, str) and tool_id else call_id
+    return agent, call_id
+
+
 def tool_name(instance: Any) -> str:
     name = field(field(instance, "metadata"), "name")
     return name if isinstance(name, str) and name else type(instance).__name__

@@ -48,6 +48,10 @@ class Tracker:
     def __init__(self) -> None:
         self.entries: dict[str, Entry] = {}
         self.streams: dict[str, Entry] = {}
+        # By the dispatcher span id of an agent workflow step and its untraced descendants: the
+        # agent the step runs for, and the tool call a ``call_tool`` step makes.
+        self.step_agents: dict[str, str] = {}
+        self.step_tool_calls: dict[str, str] = {}
 
     # --- dispatcher span callbacks -------------------------------------------------------
 
@@ -63,9 +67,14 @@ class Tracker:
                 self.entries[span_id] = parent
                 if kind in MODEL_KINDS:
                     _offer_stream_call(parent)
+                if instance is None or parent_id in self.step_agents:  # workflow steps have none
+                    with guarded("llamaindex.step"):
+                        self._note_step(span_id, parent_id, bound_args)
             return
 
         entry = self._start(kind, span_id, instance, parent, bound_args)
+        with guarded("llamaindex.step"):
+            self._name_step(entry, parent_id)
         entry.parent = parent
         self.entries[span_id] = entry
         with guarded("llamaindex.scope"):
@@ -74,6 +83,7 @@ class Tracker:
             _offer_stream_call(entry)
 
     def exit(self, span_id: str, result: Any) -> None:
+        self._forget_step(span_id)
         entry = self.entries.pop(span_id, None)
         if entry is None:
             return
@@ -92,6 +102,7 @@ class Tracker:
         entry.end_when_released()
 
     def drop(self, span_id: str, error: BaseException | None) -> None:
+        self._forget_step(span_id)
         entry = self.entries.pop(span_id, None)
         if entry is None or entry.span_id != span_id:
             return
@@ -103,6 +114,8 @@ class Tracker:
         entries = {id(entry): entry for entry in [*self.entries.values(), *self.streams.values()]}
         self.entries.clear()
         self.streams.clear()
+        self.step_agents.clear()
+        self.step_tool_calls.clear()
         for entry in entries.values():
             entry.end()
 
@@ -129,6 +142,34 @@ class Tracker:
         entry.end(error, {semconv.STREAM_END: reason})
 
     # --- internals -----------------------------------------------------------------------
+
+    def _note_step(self, span_id: str, parent_id: str | None, bound_args: Any) -> None:
+        """Keep what an agent workflow step's event says, for the spans started under the step."""
+        agent, call_id = extract.step_event_facts(bound_args)
+        if agent is None and parent_id is not None:
+            agent = self.step_agents.get(parent_id)
+        if agent is not None:
+            self.step_agents[span_id] = agent
+        if call_id is not None:
+            self.step_tool_calls[span_id] = call_id
+
+    def _name_step(self, entry: Entry, parent_id: str | None) -> None:
+        """Give a model or tool span started in an agent workflow step the step's agent and call id."""
+        if parent_id is None or (not self.step_agents and not self.step_tool_calls):
+            return
+        agent = self.step_agents.get(parent_id)
+        if agent is not None and entry.kind in MODEL_KINDS:
+            entry.span.set_attribute(semconv.GEN_AI_AGENT_NAME, agent)
+        call_id = self.step_tool_calls.get(parent_id)
+        if call_id is not None and entry.kind is Kind.TOOL:
+            entry.tool_call_id = call_id
+            entry.span.set_attribute(semconv.GEN_AI_TOOL_CALL_ID, call_id)
+
+    def _forget_step(self, span_id: str) -> None:
+        if self.step_agents:
+            self.step_agents.pop(span_id, None)
+        if self.step_tool_calls:
+            self.step_tool_calls.pop(span_id, None)
 
     def _parent(self, parent_id: str | None) -> Entry | None:
         """Return the entry a span starting now nests under, or None for a root."""
@@ -277,7 +318,8 @@ class Tracker:
         elif entry.kind is Kind.TOOL:
             text = extract.tool_output_text(result)
             if run is not None and not run.implicit:
-                run.add_evidence("tool_result", text, entry.step, extract.tool_name(entry.instance))
+                source = entry.tool_call_id or extract.tool_name(entry.instance)
+                run.add_evidence("tool_result", text, entry.step, source)
             if capture:
                 entry.span.set_attribute(semconv.GEN_AI_TOOL_CALL_RESULT, text)
         elif entry.kind is Kind.QUERY and capture:
