@@ -8,20 +8,27 @@ What it measures
     means ``TraceConfig(hide_inputs=True, hide_outputs=True)`` for OpenInference and
     ``TRACELOOP_TRACE_CONTENT=false`` for OpenLLMetry.
 
+    One more row, ``one-span-floor``, is a reference rather than a product. Its callback handler
+    starts one SDK span with ten fixed attributes at ``on_chat_model_start``, sets ten more at
+    ``on_llm_end`` and ends it, and is registered the way the instrumentors register theirs. Its
+    overhead is what LangChain's callback dispatch and one OpenTelemetry span of that size cost
+    together, before a handler reads anything from the run.
+
 How it measures
-    The method of ``bench_openai.py``, whose helpers this script imports: requests go to an
-    in-process ``MockTransport`` that returns a canned completion, every configuration runs in
+    The method of ``bench_openai.py``, whose helpers this script imports. Requests go to an
+    in-process ``MockTransport`` that returns a canned completion. Every configuration runs in
     subprocesses of its own with the same ``TracerProvider``, ``BatchSpanProcessor`` and counting
-    exporter, and the parent requests one timed repeat per subprocess per round, in a new shuffled
+    exporter. The parent requests one timed repeat per subprocess per round, in a new shuffled
     order each round. A repeat is a batch of calls ended by a ``force_flush``. A configuration's
     value in a round is the mean CPU time per call over its subprocesses. A reported time is the
     median of those values over the rounds; an overhead is the median over the rounds of (this
     configuration's value minus the bare value of the same round).
 
     Several subprocesses per configuration (``--processes``, default 3), because one subprocess
-    can stay 50 µs per call faster or slower than another of the same configuration for its whole
-    life, which the pairing by round does not cancel. The last column of the table is that spread:
-    the largest minus the smallest subprocess median of the configuration.
+    can stay tens of microseconds per call faster or slower than another of the same
+    configuration for its whole life, which the pairing by round does not cancel. The last column
+    of the table is that spread: the largest minus the smallest subprocess median of the
+    configuration.
 
 How to run
     uv venv .venv-bench-langchain -p 3.11
@@ -60,7 +67,7 @@ MESSAGES = [
 @dataclass(frozen=True)
 class Config:
     name: str
-    library: str  # "bare", "agentwatch", "openinference" or "openllmetry"
+    library: str  # "bare", "agentwatch", "openinference", "openllmetry" or "floor"
     capture_content: bool
 
 
@@ -72,6 +79,7 @@ CONFIGS = [
     Config("openinference-on", "openinference", True),
     Config("openllmetry-off", "openllmetry", False),
     Config("openllmetry-on", "openllmetry", True),
+    Config("one-span-floor", "floor", False),
 ]
 CONFIGS_BY_NAME = {config.name: config for config in CONFIGS}
 ANCHORS = ("openinference", "openllmetry")
@@ -95,6 +103,43 @@ def instrument(config: Config, provider: Any) -> None:
         from opentelemetry.instrumentation.langchain import LangchainInstrumentor
 
         LangchainInstrumentor().instrument(tracer_provider=provider)
+    elif config.library == "floor":
+        install_floor_handler(provider)
+
+
+def install_floor_handler(provider: Any) -> None:
+    """Register the ``one-span-floor`` handler on every callback manager, as the instrumentors do."""
+    import wrapt
+    from langchain_core.callbacks import BaseCallbackHandler
+    from opentelemetry.trace import SpanKind
+
+    tracer = provider.get_tracer("bench-floor")
+    # Twenty attributes in all, the size of agentwatch's chat span for this prompt.
+    start_attributes: dict[str, Any] = {f"floor.start.{index}": "value" for index in range(8)}
+    start_attributes.update({"floor.start.8": 64, "floor.start.9": 1})
+    end_attributes: dict[str, Any] = {f"floor.end.{index}": "value" for index in range(7)}
+    end_attributes.update({"floor.end.7": ("stop",), "floor.end.8": 42, "floor.end.9": 17})
+
+    class FloorHandler(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.spans: dict[Any, Any] = {}
+
+        def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: Any, **kwargs: Any) -> None:
+            self.spans[run_id] = tracer.start_span("chat", kind=SpanKind.CLIENT, attributes=start_attributes)
+
+        def on_llm_end(self, response: Any, *, run_id: Any, **kwargs: Any) -> None:
+            span = self.spans.pop(run_id, None)
+            if span is not None:
+                span.set_attributes(end_attributes)
+                span.end()
+
+    handler = FloorHandler()
+
+    def add_handler(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
+        wrapped(*args, **kwargs)
+        instance.add_handler(handler, True)
+
+    wrapt.wrap_function_wrapper("langchain_core.callbacks", "BaseCallbackManager.__init__", add_handler)
 
 
 def make_model() -> Any:
@@ -267,6 +312,12 @@ def main() -> None:
         ratios = ", ".join(f"{ours / value:.2f}x of {anchor}" for anchor, value in anchors.items())
         verdict = "met" if ours <= anchors[leanest] / 2 else "missed"
         print(f"content {mode}: agentwatch overhead is {ratios}; target (half of {leanest}) {verdict}")
+    floor = overheads["one-span-floor"]
+    leanest_off = min(overheads[f"{anchor}-off"] for anchor in ANCHORS)
+    print(
+        f"one-span floor: {floor:.1f} µs, {floor / leanest_off:.2f}x of the leanest anchor with content off; "
+        f"agentwatch adds {overheads['agentwatch-off'] - floor:.1f} µs above it with content off"
+    )
 
 
 if __name__ == "__main__":
