@@ -24,7 +24,9 @@ MESSAGE_CASES: dict[str, list[Any]] = {
     "escapes and non-ASCII": [HumanMessage(TRICKY_TEXT)],
     "empty content": [HumanMessage("")],
     "content parts": [
-        HumanMessage(content=[{"type": "text", "text": "first"}, "second", {"type": "image_url", "image_url": {}}])
+        HumanMessage(
+            content=[{"type": "text", "text": "first"}, "second", {"type": "image_url", "image_url": {}}]
+        )
     ],
     "assistant without tool calls": [AIMessage("Sure.")],
     "assistant with tool calls": [
@@ -73,7 +75,9 @@ def _result(*generations: Any) -> LLMResult:
 
 def test_output_json_for_text_tool_calls_and_plain_generations() -> None:
     text = ChatGeneration(
-        message=AIMessage(TRICKY_TEXT, response_metadata={"finish_reason": "stop", "id": "r1", "model_name": "m"})
+        message=AIMessage(
+            TRICKY_TEXT, response_metadata={"finish_reason": "stop", "id": "r1", "model_name": "m"}
+        )
     )
     calls = ChatGeneration(
         message=AIMessage(
@@ -96,14 +100,20 @@ def test_output_json_for_text_tool_calls_and_plain_generations() -> None:
             ],
             "finish_reason": "tool_calls",
         },
-        {"role": "assistant", "parts": [{"type": "text", "content": "completion text"}], "finish_reason": "length"},
+        {
+            "role": "assistant",
+            "parts": [{"type": "text", "content": "completion text"}],
+            "finish_reason": "length",
+        },
     ]
     # The same separators and escaping as every other captured JSON value.
     assert written == dumps(json.loads(written))
 
 
 def test_output_json_is_absent_with_capture_off() -> None:
-    generation = ChatGeneration(message=AIMessage("secret answer", response_metadata={"finish_reason": "stop"}))
+    generation = ChatGeneration(
+        message=AIMessage("secret answer", response_metadata={"finish_reason": "stop"})
+    )
     attributes = model_response(_result(generation), capture=False)
     assert semconv.GEN_AI_OUTPUT_MESSAGES not in attributes
     assert attributes == {semconv.GEN_AI_RESPONSE_FINISH_REASONS: ["stop"]}
