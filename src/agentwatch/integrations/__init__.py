@@ -13,6 +13,20 @@ import wrapt
 logger = logging.getLogger(__name__)
 
 
+def report_missing_target(module_name: str, name: str, lost: str | None) -> None:
+    """Log a patch target that an installed module lacks: a warning when tracing loses ``lost``."""
+    if lost is None:
+        logger.debug("agentwatch: %s.%s not found in this version; not traced", module_name, name)
+        return
+    logger.warning(
+        "agentwatch: %s.%s was not found in the installed version, so %s. "
+        "Install a version the README lists as supported, or report the version you run.",
+        module_name,
+        name,
+        lost,
+    )
+
+
 @dataclass
 class Patch:
     """One class attribute replaced by a wrapper, and the original to put back."""
@@ -28,15 +42,25 @@ class Patcher:
 
     applied: list[Patch] = field(default_factory=list)
 
-    def wrap(self, module_name: str, qualname: str, wrapper: Callable[..., Any]) -> bool:
-        """Wrap one target; a target missing from the installed version is skipped and logged."""
+    def wrap(
+        self, module_name: str, qualname: str, wrapper: Callable[..., Any], *, lost: str | None = None
+    ) -> bool:
+        """Wrap one target; a target missing from the installed version is skipped and logged.
+
+        ``lost`` describes what tracing loses without the target. When it is given and the module
+        is installed but lacks the target (a renamed private method), the log line is a warning.
+        """
         class_name, _, attribute = qualname.rpartition(".")
         try:
             module = importlib.import_module(module_name)
+        except ImportError:
+            logger.debug("agentwatch: %s is not installed; %s not traced", module_name, qualname)
+            return False
+        try:
             owner = getattr(module, class_name)
             original = owner.__dict__[attribute]
-        except (ImportError, AttributeError, KeyError):
-            logger.debug("agentwatch: %s.%s not found in this version; not traced", module_name, qualname)
+        except (AttributeError, KeyError):
+            report_missing_target(module_name, qualname, lost)
             return False
         setattr(owner, attribute, wrapt.FunctionWrapper(original, wrapper))
         self.applied.append(Patch(owner, attribute, original))

@@ -9,6 +9,7 @@ runs in a row. Where a test needs the OpenAI SDK it replays the shared cassettes
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 from typing import Any, TypedDict
@@ -293,3 +294,44 @@ def test_fault_never_reaches_user(exporter: Any, monkeypatch: Any) -> None:
     span = only(exporter.get_finished_spans())
     assert span.status.status_code is StatusCode.UNSET
     assert len(RUNS) == 0
+
+
+def test_missing_private_hook_warns(
+    tracer_provider: Any, exporter: Any, monkeypatch: Any, caplog: Any
+) -> None:
+    # A release that renames a private target: the module is there, the function is not.
+    agentwatch.uninstrument()
+    integration = importlib.import_module("agentwatch.integrations.langchain")
+    renamed = [("langchain_core.runnables.config", "_renamed_hook", "nesting is lost")]
+    monkeypatch.setattr(integration, "CONTEXT_TARGETS", (*renamed, ("not_installed_pkg.mod", "_hook", "x")))
+    monkeypatch.setattr(
+        integration,
+        "METHOD_TARGETS",
+        (
+            (
+                "langchain_core.language_models.chat_models",
+                "BaseChatModel._renamed",
+                lambda *a: None,
+                "y lost",
+            ),
+        ),
+    )
+
+    with caplog.at_level(logging.DEBUG, logger="agentwatch"):
+        agentwatch.instrument(tracer_provider=tracer_provider)
+    reply = fake_model("still traced").invoke("q")
+
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert warnings == [
+        "agentwatch: langchain_core.language_models.chat_models.BaseChatModel._renamed was not found "
+        "in the installed version, so y lost. Install a version the README lists as supported, or "
+        "report the version you run.",
+        "agentwatch: langchain_core.runnables.config._renamed_hook was not found in the installed "
+        "version, so nesting is lost. Install a version the README lists as supported, or report "
+        "the version you run.",
+    ]
+    # A package that is not installed is not a fault: debug level only.
+    debug = [record.getMessage() for record in caplog.records if record.levelno == logging.DEBUG]
+    assert "agentwatch: not_installed_pkg.mod is not installed; _hook not traced" in debug
+    assert reply.content == "still traced"
+    assert only(exporter.get_finished_spans()).name.startswith("chat")

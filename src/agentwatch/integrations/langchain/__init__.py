@@ -13,7 +13,8 @@ Patches:
   - ``langgraph.pregel.main.Pregel.stream`` / ``astream``: a graph's own run becomes an
     ``invoke_agent {name}`` span; ``invoke`` and ``ainvoke`` go through them.
 
-Targets missing from the installed versions are skipped. ``uninstrument()`` restores them all;
+Targets missing from the installed versions are skipped. When the package is installed but lacks
+a target, a warning names what tracing loses. ``uninstrument()`` restores them all;
 callback managers created before it keep the handler, which then starts no new spans.
 """
 
@@ -30,7 +31,7 @@ from langchain_core.callbacks import AsyncCallbackManager, CallbackManager
 
 from ..._guard import report_fault
 from ..._state import STATE
-from .. import Patcher
+from .. import Patcher, report_missing_target
 from ._handler import HANDLER, AgentwatchCallbackHandler
 from ._runs import RUNS
 from ._scope import (
@@ -52,23 +53,31 @@ logger = logging.getLogger(__name__)
 _CHAT_MODELS = "langchain_core.language_models.chat_models"
 _OPENAI_CHAT = "langchain_openai.chat_models.base"
 
-# (module, Class.method, wrapper)
-METHOD_TARGETS: tuple[tuple[str, str, Callable[..., Any]], ...] = (
-    (_CHAT_MODELS, "BaseChatModel._generate_with_cache", generate_wrapper),
-    (_CHAT_MODELS, "BaseChatModel._agenerate_with_cache", agenerate_wrapper),
-    (_CHAT_MODELS, "BaseChatModel.stream", stream_wrapper),
-    (_CHAT_MODELS, "BaseChatModel.astream", astream_wrapper),
-    (_OPENAI_CHAT, "BaseChatOpenAI._stream", leaf_stream_wrapper),
-    (_OPENAI_CHAT, "BaseChatOpenAI._stream_responses", leaf_stream_wrapper),
-    (_OPENAI_CHAT, "BaseChatOpenAI._astream", leaf_astream_wrapper),
-    (_OPENAI_CHAT, "BaseChatOpenAI._astream_responses", leaf_astream_wrapper),
-    ("langgraph.pregel.main", "Pregel.stream", graph_stream_wrapper),
-    ("langgraph.pregel.main", "Pregel.astream", graph_astream_wrapper),
+# What tracing loses when an installed package lacks a target. A target without this text is logged
+# at debug level only, because older langchain-openai releases lack the Responses API streams.
+_NO_CHAT_SCOPE = "chat model calls get a second chat span from the OpenAI SDK call underneath"
+_NO_STREAM_SCOPE = "streamed chat model calls get a second chat span from the OpenAI SDK stream"
+_NO_NESTING = "spans started inside {} do not nest under the step's span"
+_NO_GRAPH_ROOT = "a LangGraph graph's own run does not become an invoke_agent span"
+
+# (module, Class.method, wrapper, what is lost without it)
+METHOD_TARGETS: tuple[tuple[str, str, Callable[..., Any], str | None], ...] = (
+    (_CHAT_MODELS, "BaseChatModel._generate_with_cache", generate_wrapper, _NO_CHAT_SCOPE),
+    (_CHAT_MODELS, "BaseChatModel._agenerate_with_cache", agenerate_wrapper, _NO_CHAT_SCOPE),
+    (_CHAT_MODELS, "BaseChatModel.stream", stream_wrapper, _NO_STREAM_SCOPE),
+    (_CHAT_MODELS, "BaseChatModel.astream", astream_wrapper, _NO_STREAM_SCOPE),
+    (_OPENAI_CHAT, "BaseChatOpenAI._stream", leaf_stream_wrapper, _NO_STREAM_SCOPE),
+    (_OPENAI_CHAT, "BaseChatOpenAI._stream_responses", leaf_stream_wrapper, None),
+    (_OPENAI_CHAT, "BaseChatOpenAI._astream", leaf_astream_wrapper, _NO_STREAM_SCOPE),
+    (_OPENAI_CHAT, "BaseChatOpenAI._astream_responses", leaf_astream_wrapper, None),
+    ("langgraph.pregel.main", "Pregel.stream", graph_stream_wrapper, _NO_GRAPH_ROOT),
+    ("langgraph.pregel.main", "Pregel.astream", graph_astream_wrapper, _NO_GRAPH_ROOT),
 )
-# (module, function): module-level functions looked up by name at each call.
+# (module, function, what is lost): module-level functions looked up by name at each call. Both
+# are private, so a release may rename them, and the warning then names what stops working.
 CONTEXT_TARGETS = (
-    ("langchain_core.runnables.config", "_set_config_context"),
-    ("langgraph._internal._runnable", "_set_config_context"),
+    ("langchain_core.runnables.config", "_set_config_context", _NO_NESTING.format("tools and chain steps")),
+    ("langgraph._internal._runnable", "_set_config_context", _NO_NESTING.format("LangGraph nodes")),
 )
 
 
@@ -103,12 +112,15 @@ class _FunctionPatcher:
 
     applied: list[_FunctionPatch] = field(default_factory=list)
 
-    def wrap(self, module_name: str, name: str, wrapper: Callable[..., Any]) -> bool:
+    def wrap(self, module_name: str, name: str, wrapper: Callable[..., Any], lost: str | None) -> bool:
         try:
             module = importlib.import_module(module_name)
-            original = module.__dict__[name]
-        except (ImportError, KeyError):
-            logger.debug("agentwatch: %s.%s not found in this version; not traced", module_name, name)
+        except ImportError:
+            logger.debug("agentwatch: %s is not installed; %s not traced", module_name, name)
+            return False
+        original = module.__dict__.get(name)
+        if original is None:
+            report_missing_target(module_name, name, lost)
             return False
         setattr(module, name, wrapt.FunctionWrapper(original, wrapper))
         self.applied.append(_FunctionPatch(module, name, original))
@@ -130,11 +142,16 @@ class LangChainIntegration:
         self._functions = _FunctionPatcher()
 
     def instrument(self) -> None:
-        self._patcher.wrap("langchain_core.callbacks.base", "BaseCallbackManager.__init__", _add_handler)
-        for module, qualname, wrapper in METHOD_TARGETS:
-            self._patcher.wrap(module, qualname, wrapper)
-        for module, name in CONTEXT_TARGETS:
-            self._functions.wrap(module, name, set_config_context_wrapper)
+        self._patcher.wrap(
+            "langchain_core.callbacks.base",
+            "BaseCallbackManager.__init__",
+            _add_handler,
+            lost="LangChain and LangGraph runs are not traced",
+        )
+        for module, qualname, wrapper, lost in METHOD_TARGETS:
+            self._patcher.wrap(module, qualname, wrapper, lost=lost)
+        for module, name, lost in CONTEXT_TARGETS:
+            self._functions.wrap(module, name, set_config_context_wrapper, lost)
 
     def uninstrument(self) -> None:
         self._functions.restore()
