@@ -10,6 +10,7 @@ this span is current again afterwards.
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -440,6 +441,38 @@ async def test_agent_workflow_handoff(
         ("tool_result", 4, "call-policy"),
     ]
     assert evidence_of(run)[1][1] == POLICY
+    assert_tracker_empty(instrumented)
+
+
+@pytest.mark.parametrize("capture_content", [True])
+async def test_agent_workflow_content(exporter: Any, instrumented: agentwatch.Instrumentation) -> None:
+    triage = FunctionAgent(
+        name="triage",
+        description="Routes requests.",
+        llm=MockFunctionCallingLLM(response_generator=triage_reply),
+        can_handoff_to=["policy"],
+    )
+    policy_agent = FunctionAgent(
+        name="policy",
+        description="Answers policy questions.",
+        llm=MockFunctionCallingLLM(response_generator=policy_reply),
+        tools=[PolicyTool().tool()],
+    )
+
+    await AgentWorkflow(agents=[triage, policy_agent], root_agent="triage").run(user_msg=QUESTION)
+
+    spans = exporter.get_finished_spans()
+    # The handoff tool takes the workflow Context from the agent; the model sent only these two.
+    handoff = attributes_of(only(spans, "execute_tool handoff"))
+    arguments = json.loads(handoff[semconv.GEN_AI_TOOL_CALL_ARGUMENTS])
+    assert arguments == {"to_agent": "policy", "reason": "refunds"}
+    # The mock model reports no finish reason; the output message still has the field.
+    chats = sorted((span for span in spans if span.name == "chat"), key=lambda span: span.start_time)
+    outputs = [json.loads(attributes_of(chat)[semconv.GEN_AI_OUTPUT_MESSAGES]) for chat in chats]
+    assert [output[0]["finish_reason"] for output in outputs] == ["", "", ""]
+    assert outputs[2] == [
+        {"role": "assistant", "parts": [{"type": "text", "content": ANSWER}], "finish_reason": ""}
+    ]
     assert_tracker_empty(instrumented)
 
 

@@ -206,8 +206,8 @@ def model_response(response: Any, kind: Kind, capture: bool) -> Pairs:
     else:
         text = field(response, "text")
         output = {"role": "assistant", "parts": [{"type": "text", "content": text}] if text else []}
-    if reasons:
-        output["finish_reason"] = reasons[0]
+    # The conventions require the field; an LLM that reports no reason gets an empty one.
+    output["finish_reason"] = reasons[0] if reasons else ""
     yield semconv.GEN_AI_OUTPUT_MESSAGES, dumps([output])
 
 
@@ -276,13 +276,20 @@ def tool_name(instance: Any) -> str:
     return name if isinstance(name, str) and name else type(instance).__name__
 
 
-def tool_arguments(bound_args: inspect.BoundArguments) -> str:
-    """Return the arguments a tool was called with, as JSON."""
+def tool_arguments(instance: Any, bound_args: inspect.BoundArguments) -> str:
+    """Return the arguments a tool was called with, as JSON.
+
+    A ``FunctionTool`` whose function takes the workflow ``Context`` gets it from the agent, not
+    from the model, so that argument (``ctx_param_name``) is left out.
+    """
     arguments = dict(bound_args.arguments)
     arguments.pop("self", None)
     extra = arguments.pop("kwargs", None)
     if isinstance(extra, Mapping):
         arguments.update(extra)
+    context_param = getattr(instance, "ctx_param_name", None)
+    if isinstance(context_param, str):
+        arguments.pop(context_param, None)
     positional = arguments.pop("args", None)
     if positional:
         arguments["args"] = list(positional)

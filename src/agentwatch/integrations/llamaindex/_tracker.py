@@ -274,7 +274,8 @@ class Tracker:
             span.set_attribute(semconv.GEN_AI_OPERATION_NAME, semconv.OPERATION_EXECUTE_TOOL)
             span.set_attribute(semconv.GEN_AI_TOOL_NAME, tool)
             if capture:
-                span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, extract.tool_arguments(bound_args))
+                arguments = extract.tool_arguments(instance, bound_args)
+                span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, arguments)
         span.set_attribute(semconv.TRAJECTORY_STEP, step)
         span.set_attribute(semconv.LLAMAINDEX_SPAN, label)
         entry = Entry(span_id, kind, instance, span, run)
