@@ -18,7 +18,8 @@ import pytest
 pytest.importorskip("llama_index.core")
 pytest.importorskip("llama_index.llms.openai_like")
 pytest.importorskip("llama_index.embeddings.openai_like")
-from _llamaindex import DOCUMENTS, QUESTION, make_index, make_llm
+from _llamaindex import DOCUMENTS, QUESTION, make_embed_model, make_index, make_llm
+from llama_index.core import Document, VectorStoreIndex
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.trace import SpanKind, StatusCode
@@ -168,6 +169,9 @@ def test_query_trace(exporter: Any, instrumented: agentwatch.Instrumentation) ->
             semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT: attributes_of(embedding)[
                 semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT
             ],
+            # LlamaIndex drops the usage; the SDK call underneath hands it to this span.
+            semconv.GEN_AI_USAGE_INPUT_TOKENS: 11,
+            semconv.LLM_TOKEN_COUNT_PROMPT: 11,
         },
     )
     chat = named[f"chat {MODEL}"]
@@ -305,6 +309,24 @@ def test_query_error(exporter: Any, instrumented: agentwatch.Instrumentation, mo
 
 
 BASE_URL_MISSING = "http://127.0.0.1:8080/missing/v1"
+
+
+def test_embedding_batch_sums_usage(exporter: Any) -> None:
+    # One document per request: the index build makes three SDK calls under one embeddings span.
+    embed_model = make_embed_model()
+    embed_model.embed_batch_size = 1
+    documents = [Document(text=text, id_=f"doc-{number}") for number, text in enumerate(DOCUMENTS)]
+
+    VectorStoreIndex.from_documents(documents, embed_model=embed_model)
+
+    [span] = exporter.get_finished_spans()
+    assert span.name == f"embeddings {MODEL}"
+    assert attributes_of(span)[semconv.LLAMAINDEX_SPAN] == "OpenAILikeEmbedding.get_text_embedding_batch"
+    # The three requests' counts, summed: the same 47 tokens the server counts for the three
+    # documents in one request (cassettes/test_llamaindex_query/test_async_query.yaml).
+    assert attributes_of(span)[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 47
+    assert attributes_of(span)[semconv.LLM_TOKEN_COUNT_PROMPT] == 47
+    assert semconv.GEN_AI_USAGE_OUTPUT_TOKENS not in attributes_of(span)
 
 
 def test_query_inside_trajectory(exporter: Any) -> None:

@@ -57,6 +57,27 @@ def _pass_through(instance: Any) -> bool:
     return True
 
 
+def _lend_usage(endpoint: Endpoint, result: Any) -> None:
+    """Add an embeddings response's token counts to the framework span that owns the SDK call.
+
+    LlamaIndex's embedding classes keep only the vectors, so the framework's span would never
+    see the usage the server reported. A framework call that makes several SDK calls (a batch
+    split in chunks) gets their sum.
+    """
+    outer = framework_call()
+    if outer is None or outer.ended or inside_call.get() or tracing_suppressed():
+        return
+    input_tokens, output_tokens = endpoint.usage(result)
+    if input_tokens is None and output_tokens is None:
+        return
+    known_input, known_output = outer.usage
+    if input_tokens is not None and known_input is not None:
+        input_tokens += known_input
+    if output_tokens is not None and known_output is not None:
+        output_tokens += known_output
+    outer.set_usage(input_tokens, output_tokens)
+
+
 @dataclass
 class _Early:
     """The input guardrails' decision, made before the model call."""
@@ -131,7 +152,10 @@ def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
 
             return framework_sync(endpoint, outer, wrapped, instance, args, kwargs)
         if _pass_through(instance):
-            return wrapped(*args, **kwargs)
+            result = wrapped(*args, **kwargs)
+            if endpoint.operation == semconv.OPERATION_EMBEDDINGS and STATE.active:
+                call_guarded("openai.framework", _lend_usage, endpoint, result, default=None)
+            return result
         call = call_guarded("openai.request", start_call, endpoint, instance, kwargs, default=None)
         if call is None:
             return wrapped(*args, **kwargs)
@@ -188,7 +212,10 @@ def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
 
             return await framework_async(endpoint, outer, wrapped, instance, args, kwargs)
         if _pass_through(instance):
-            return await wrapped(*args, **kwargs)
+            result = await wrapped(*args, **kwargs)
+            if endpoint.operation == semconv.OPERATION_EMBEDDINGS and STATE.active:
+                call_guarded("openai.framework", _lend_usage, endpoint, result, default=None)
+            return result
         call = call_guarded("openai.request", start_call, endpoint, instance, kwargs, default=None)
         if call is None:
             return await wrapped(*args, **kwargs)
