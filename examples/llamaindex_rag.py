@@ -8,7 +8,7 @@ query's trace tree from the embedded store, as ``agentwatch trace ID`` does.
 
 Run it:
     bash scripts/local_model.sh start -- --embeddings --pooling mean
-    pip install -e ".[llamaindex]" llama-index-llms-openai-like llama-index-embeddings-openai-like
+    pip install -e ".[openai,llamaindex]"
     python examples/llamaindex_rag.py
 """
 

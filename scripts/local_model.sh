@@ -28,6 +28,9 @@ readonly MODEL_PATH="$MODEL_DIR/$(basename "$MODEL_FILE_IN_WHEEL")"
 readonly INSTANCE_SUFFIX="${AGENTWATCH_MODEL_INSTANCE:+-$AGENTWATCH_MODEL_INSTANCE}"
 readonly PID_FILE="$CACHE_DIR/llama-server$INSTANCE_SUFFIX.pid"
 readonly PORT_FILE="$CACHE_DIR/llama-server$INSTANCE_SUFFIX.port"
+# The extra options of the running server, so that a start with other options fails instead of
+# reporting the running server as ready.
+readonly ARGS_FILE="$CACHE_DIR/llama-server$INSTANCE_SUFFIX.args"
 readonly SERVER_LOG="$CACHE_DIR/llama-server$INSTANCE_SUFFIX.log"
 
 readonly PYTHON="${PYTHON:-python3}"
@@ -221,6 +224,12 @@ start_server() {
         local running_port
         running_port="$(cat "$PORT_FILE" 2>/dev/null || echo unknown)"
         if [[ "$running_port" == "$port" ]]; then
+            local running_args
+            running_args="$(cat "$ARGS_FILE" 2>/dev/null || true)"
+            # A start without options takes the running server as it is.
+            if ((${#extra_args[@]} > 0)) && [[ "$running_args" != "${extra_args[*]}" ]]; then
+                die "llama-server is already running (PID $pid) with options '${running_args:-none}', not '${extra_args[*]:-none}'; run '$0 stop' first, then start it again"
+            fi
             log "llama-server is already running (PID $pid, http://127.0.0.1:$port/v1)"
             return 0
         fi
@@ -256,6 +265,7 @@ start_server() {
     pid=$!
     echo "$pid" >"$PID_FILE"
     echo "$port" >"$PORT_FILE"
+    echo "${extra_args[*]}" >"$ARGS_FILE"
 
     local deadline=$((SECONDS + START_TIMEOUT_S))
     while ((SECONDS < deadline)); do
