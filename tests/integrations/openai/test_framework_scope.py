@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
-from _local import HELLO, MODEL, sync_client
+from _local import HELLO, MODEL, async_client, sync_client
 from _spans import attributes_of
 from agentwatch import semconv
 from agentwatch._call import ModelCall, framework_call, framework_call_scope
 
 pytestmark = pytest.mark.usefixtures("instrumented")
 
+# What llama-server counts for "refund policy" (cassettes/shared/embeddings.yaml).
+EMBEDDING_TOKENS = 3
 KWARGS: dict[str, Any] = {"model": MODEL, "messages": HELLO, "max_tokens": 16, "temperature": 0.0, "seed": 7}
 
 
@@ -32,3 +35,40 @@ def test_sdk_call_inside_framework_call_adds_no_span(exporter: Any, replay: Any)
     assert attributes_of(framework_span)[semconv.SERVER_PORT] == 8080
     assert semconv.GEN_AI_RESPONSE_ID not in attributes_of(framework_span)
     assert semconv.GEN_AI_RESPONSE_ID in attributes_of(direct_span)
+
+
+def _embed_inside(outer: ModelCall, replay: Any, mode: str) -> None:
+    with replay("embeddings"), framework_call_scope(outer):
+        if mode == "sync":
+            sync_client().embeddings.create(model=MODEL, input="refund policy")
+        else:
+            asyncio.run(async_client().embeddings.create(model=MODEL, input="refund policy"))
+    outer.end()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_embeddings_usage_goes_to_framework_embeddings_span(exporter: Any, replay: Any, mode: str) -> None:
+    # LlamaIndex's embedding classes drop the usage; the SDK call underneath hands it over.
+    outer = ModelCall(semconv.OPERATION_EMBEDDINGS, MODEL, [(semconv.GEN_AI_REQUEST_MODEL, MODEL)])
+
+    _embed_inside(outer, replay, mode)
+
+    [span] = exporter.get_finished_spans()
+    assert span.name == f"embeddings {MODEL}"
+    assert attributes_of(span)[semconv.GEN_AI_USAGE_INPUT_TOKENS] == EMBEDDING_TOKENS
+    assert attributes_of(span)[semconv.LLM_TOKEN_COUNT_PROMPT] == EMBEDDING_TOKENS
+    assert outer.usage == (EMBEDDING_TOKENS, None)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_embeddings_inside_chat_call_keep_usage_off_it(exporter: Any, replay: Any, mode: str) -> None:
+    # A chat model whose semantic cache embeds the prompt: those tokens are not the chat's.
+    outer = ModelCall(semconv.OPERATION_CHAT, MODEL, [(semconv.GEN_AI_REQUEST_MODEL, MODEL)])
+
+    _embed_inside(outer, replay, mode)
+
+    [span] = exporter.get_finished_spans()
+    assert span.name == f"chat {MODEL}"
+    assert semconv.GEN_AI_USAGE_INPUT_TOKENS not in attributes_of(span)
+    assert semconv.LLM_TOKEN_COUNT_PROMPT not in attributes_of(span)
+    assert outer.usage == (None, None)

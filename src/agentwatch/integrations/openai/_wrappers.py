@@ -67,6 +67,8 @@ def _lend_usage(endpoint: Endpoint, result: Any) -> None:
     outer = framework_call()
     if outer is None or outer.ended or inside_call.get() or tracing_suppressed():
         return
+    if outer.metric_attributes.get(semconv.GEN_AI_OPERATION_NAME) != semconv.OPERATION_EMBEDDINGS:
+        return  # an embeddings call a chat model makes (a semantic cache) is not its usage
     input_tokens, output_tokens = endpoint.usage(result)
     if input_tokens is None and output_tokens is None:
         return
