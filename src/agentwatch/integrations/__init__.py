@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 def report_missing_target(module_name: str, name: str, lost: str | None) -> None:
-    """Log a patch target that an installed module lacks: a warning when tracing loses ``lost``."""
+    """Log a patch target that an installed package lacks: a warning when tracing loses ``lost``."""
     if lost is None:
         logger.debug("agentwatch: %s.%s not found in this version; not traced", module_name, name)
         return
@@ -25,6 +26,37 @@ def report_missing_target(module_name: str, name: str, lost: str | None) -> None
         name,
         lost,
     )
+
+
+def import_target_module(module_name: str, name: str, lost: str | None) -> Any:
+    """Import the module of a patch target; return None, logged, when that is not possible.
+
+    A package that is not installed is logged at debug level. A module missing from an installed
+    package (a private module that moved) is a missing target. A module that fails to import for
+    another reason (a package built against other releases of its dependencies) is a warning.
+    """
+    try:
+        return importlib.import_module(module_name)
+    except ImportError:
+        package = module_name.partition(".")[0]
+        try:
+            installed = importlib.util.find_spec(package) is not None
+        except (ImportError, ValueError):
+            installed = False
+        if installed and package != module_name:
+            report_missing_target(module_name, name, lost)
+        else:
+            logger.debug("agentwatch: %s is not installed; %s not traced", module_name, name)
+    except Exception as exc:  # noqa: BLE001 - a broken install must not break instrument()
+        logger.warning(
+            "agentwatch: importing %s failed (%s: %s), so %s is not traced. "
+            "Reinstall the package or install a version the README lists as supported.",
+            module_name,
+            type(exc).__name__,
+            exc,
+            name,
+        )
+    return None
 
 
 @dataclass
@@ -51,10 +83,8 @@ class Patcher:
         is installed but lacks the target (a renamed private method), the log line is a warning.
         """
         class_name, _, attribute = qualname.rpartition(".")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            logger.debug("agentwatch: %s is not installed; %s not traced", module_name, qualname)
+        module = import_target_module(module_name, qualname, lost)
+        if module is None:
             return False
         try:
             owner = getattr(module, class_name)

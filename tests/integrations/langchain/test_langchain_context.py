@@ -335,3 +335,43 @@ def test_missing_private_hook_warns(
     assert "agentwatch: not_installed_pkg.mod is not installed; _hook not traced" in debug
     assert reply.content == "still traced"
     assert only(exporter.get_finished_spans()).name.startswith("chat")
+
+
+def test_broken_or_moved_modules_leave_instrument_working(
+    tracer_provider: Any, exporter: Any, monkeypatch: Any, caplog: Any, tmp_path: Any
+) -> None:
+    # A package built against other releases of its dependencies fails to import with an
+    # AttributeError; a private module can move within an installed package.
+    broken = tmp_path / "broken_langchain_pkg"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("import types\ntypes.SimpleNamespace().missing\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    agentwatch.uninstrument()
+    integration = importlib.import_module("agentwatch.integrations.langchain")
+    monkeypatch.setattr(
+        integration, "METHOD_TARGETS", (("broken_langchain_pkg", "Model.invoke", print, "models are lost"),)
+    )
+    monkeypatch.setattr(
+        integration,
+        "CONTEXT_TARGETS",
+        (("langchain_core.runnables._moved_config", "_hook", "nesting is lost"),),
+    )
+
+    with caplog.at_level(logging.DEBUG, logger="agentwatch"):
+        agentwatch.instrument(tracer_provider=tracer_provider)
+    reply = fake_model("still traced").invoke("q")
+    agentwatch.uninstrument()
+
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert warnings == [
+        "agentwatch: importing broken_langchain_pkg failed (AttributeError: 'types.SimpleNamespace' "
+        "object has no attribute 'missing'), so Model.invoke is not traced. Reinstall the package "
+        "or install a version the README lists as supported.",
+        "agentwatch: langchain_core.runnables._moved_config._hook was not found in the installed "
+        "version, so nesting is lost. Install a version the README lists as supported, or report "
+        "the version you run.",
+    ]
+    assert reply.content == "still traced"
+    assert only(exporter.get_finished_spans()).name.startswith("chat")
+    # Everything instrument() patched was restored.
+    assert type(BaseCallbackManager.__dict__["__init__"]).__name__ == "function"

@@ -20,8 +20,6 @@ callback managers created before it keep the handler, which then starts no new s
 
 from __future__ import annotations
 
-import importlib
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +29,7 @@ from langchain_core.callbacks import AsyncCallbackManager, CallbackManager
 
 from ..._guard import report_fault
 from ..._state import STATE
-from .. import Patcher, report_missing_target
+from .. import Patcher, import_target_module, report_missing_target
 from ._handler import HANDLER, AgentwatchCallbackHandler
 from ._runs import RUNS
 from ._scope import (
@@ -48,7 +46,6 @@ from ._scope import (
 
 __all__ = ["HANDLER", "RUNS", "AgentwatchCallbackHandler", "LangChainIntegration"]
 
-logger = logging.getLogger(__name__)
 
 _CHAT_MODELS = "langchain_core.language_models.chat_models"
 _OPENAI_CHAT = "langchain_openai.chat_models.base"
@@ -113,10 +110,8 @@ class _FunctionPatcher:
     applied: list[_FunctionPatch] = field(default_factory=list)
 
     def wrap(self, module_name: str, name: str, wrapper: Callable[..., Any], lost: str | None) -> bool:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            logger.debug("agentwatch: %s is not installed; %s not traced", module_name, name)
+        module = import_target_module(module_name, name, lost)
+        if module is None:
             return False
         original = module.__dict__.get(name)
         if original is None:
