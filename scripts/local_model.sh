@@ -202,6 +202,14 @@ server_healthy() {
     curl --noproxy '*' --silent --fail --output /dev/null --max-time 2 "http://127.0.0.1:$1/health"
 }
 
+# Print the options as shell words, so that "a b" and a b differ and a lone -e is kept.
+quote_args() {
+    (($# > 0)) || return 0
+    local quoted
+    quoted="$(printf '%q ' "$@")"
+    printf '%s' "${quoted% }"
+}
+
 start_server() {
     local port="${AGENTWATCH_MODEL_PORT:-$DEFAULT_PORT}"
     if [[ $# -gt 0 && "$1" != "--" ]]; then
@@ -224,11 +232,17 @@ start_server() {
         local running_port
         running_port="$(cat "$PORT_FILE" 2>/dev/null || echo unknown)"
         if [[ "$running_port" == "$port" ]]; then
-            local running_args
-            running_args="$(cat "$ARGS_FILE" 2>/dev/null || true)"
             # A start without options takes the running server as it is.
-            if ((${#extra_args[@]} > 0)) && [[ "$running_args" != "${extra_args[*]}" ]]; then
-                die "llama-server is already running (PID $pid) with options '${running_args:-none}', not '${extra_args[*]:-none}'; run '$0 stop' first, then start it again"
+            if ((${#extra_args[@]} > 0)); then
+                local wanted running
+                wanted="$(quote_args "${extra_args[@]}")"
+                if [[ ! -f "$ARGS_FILE" ]]; then
+                    die "llama-server is already running (PID $pid) with options this script did not record; run '$0 stop' first, then start it again"
+                fi
+                running="$(cat "$ARGS_FILE")"
+                if [[ "$running" != "$wanted" ]]; then
+                    die "llama-server is already running (PID $pid) with options '${running:-none}', not '$wanted'; run '$0 stop' first, then start it again"
+                fi
             fi
             log "llama-server is already running (PID $pid, http://127.0.0.1:$port/v1)"
             return 0
@@ -265,12 +279,12 @@ start_server() {
     pid=$!
     echo "$pid" >"$PID_FILE"
     echo "$port" >"$PORT_FILE"
-    echo "${extra_args[*]}" >"$ARGS_FILE"
+    quote_args "${extra_args[@]}" >"$ARGS_FILE"
 
     local deadline=$((SECONDS + START_TIMEOUT_S))
     while ((SECONDS < deadline)); do
         if ! kill -0 "$pid" 2>/dev/null; then
-            rm -f "$PID_FILE" "$PORT_FILE"
+            rm -f "$PID_FILE" "$PORT_FILE" "$ARGS_FILE"
             die "llama-server exited during startup; see $SERVER_LOG"
         fi
         if server_healthy "$port"; then
@@ -281,7 +295,7 @@ start_server() {
     done
 
     stop_pid "$pid"
-    rm -f "$PID_FILE" "$PORT_FILE"
+    rm -f "$PID_FILE" "$PORT_FILE" "$ARGS_FILE"
     die "timed out after $START_TIMEOUT_S s waiting for HTTP 200 from http://127.0.0.1:$port/health; see $SERVER_LOG"
 }
 
@@ -300,7 +314,10 @@ main() {
             echo "$MODEL_PATH"
             ;;
         start) start_server "$@" ;;
-        stop) stop_server ;;
+        stop)
+            stop_server
+            rm -f "$ARGS_FILE"
+            ;;
         status) server_status ;;
         -h | --help | help) usage ;;
         "")
