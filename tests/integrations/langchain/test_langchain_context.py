@@ -16,6 +16,7 @@ from typing import Any, TypedDict
 
 import pytest
 from _langchain_models import POLICY, by_name, parent_of, search_policy, steps
+from langchain_core.caches import BaseCache
 from langchain_core.callbacks import BaseCallbackManager, CallbackManager
 from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
@@ -375,3 +376,37 @@ def test_broken_or_moved_modules_leave_instrument_working(
     assert only(exporter.get_finished_spans()).name.startswith("chat")
     # Everything instrument() patched was restored.
     assert type(BaseCallbackManager.__dict__["__init__"]).__name__ == "function"
+
+
+class EmbeddingCache(BaseCache):
+    """A semantic cache stand-in: it embeds the prompt on lookup and on update, and never hits."""
+
+    def lookup(self, prompt: str, llm_string: str) -> None:
+        sync_client().embeddings.create(model=MODEL, input="refund policy")
+
+    def update(self, prompt: str, llm_string: str, return_val: Any) -> None:
+        sync_client().embeddings.create(model=MODEL, input="refund policy")
+
+    def clear(self, **kwargs: Any) -> None:
+        pass
+
+
+def test_cache_embeddings_are_spans_of_their_own(exporter: Any, replay: Any) -> None:
+    # The fake model reports no usage, so any token count on the chat span would be the cache's.
+    model = FakeToolModel(messages=iter([AIMessage("answer")]), cache=EmbeddingCache())
+
+    with replay("embeddings"):
+        reply = model.invoke("q")
+
+    assert reply.content == "answer"
+    spans = exporter.get_finished_spans()
+    chat = only(spans, "chat")
+    embeddings = [span for span in spans if span.name == f"embeddings {MODEL}"]
+    assert len(embeddings) == 2
+    for span in embeddings:
+        assert span.parent is not None
+        assert span.parent.span_id == chat.context.span_id
+        assert attributes_of(span)[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 3
+    assert semconv.GEN_AI_USAGE_INPUT_TOKENS not in attributes_of(chat)
+    assert semconv.SERVER_ADDRESS not in attributes_of(chat)
+    assert len(RUNS) == 0

@@ -38,7 +38,8 @@ def test_sdk_call_inside_framework_call_adds_no_span(exporter: Any, replay: Any)
 
 
 def _embed_inside(outer: ModelCall, replay: Any, mode: str) -> None:
-    with replay("embeddings"), framework_call_scope(outer):
+    """Make one embeddings call with ``outer`` as the framework call and its span current."""
+    with replay("embeddings"), framework_call_scope(outer), outer.activated():
         if mode == "sync":
             sync_client().embeddings.create(model=MODEL, input="refund policy")
         else:
@@ -57,18 +58,29 @@ def test_embeddings_usage_goes_to_framework_embeddings_span(exporter: Any, repla
     assert span.name == f"embeddings {MODEL}"
     assert attributes_of(span)[semconv.GEN_AI_USAGE_INPUT_TOKENS] == EMBEDDING_TOKENS
     assert attributes_of(span)[semconv.LLM_TOKEN_COUNT_PROMPT] == EMBEDDING_TOKENS
+    assert attributes_of(span)[semconv.SERVER_PORT] == 8080
     assert outer.usage == (EMBEDDING_TOKENS, None)
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_embeddings_inside_chat_call_keep_usage_off_it(exporter: Any, replay: Any, mode: str) -> None:
-    # A chat model whose semantic cache embeds the prompt: those tokens are not the chat's.
+def test_embeddings_inside_chat_call_get_own_span(exporter: Any, replay: Any, mode: str) -> None:
+    # A chat model whose semantic cache embeds the prompt: that is a model call of its own, and its
+    # tokens and server are not the chat call's.
     outer = ModelCall(semconv.OPERATION_CHAT, MODEL, [(semconv.GEN_AI_REQUEST_MODEL, MODEL)])
 
     _embed_inside(outer, replay, mode)
 
-    [span] = exporter.get_finished_spans()
-    assert span.name == f"chat {MODEL}"
-    assert semconv.GEN_AI_USAGE_INPUT_TOKENS not in attributes_of(span)
-    assert semconv.LLM_TOKEN_COUNT_PROMPT not in attributes_of(span)
+    embedding, chat = exporter.get_finished_spans()
+    assert embedding.name == f"embeddings {MODEL}"
+    assert embedding.parent is not None
+    assert embedding.parent.span_id == chat.context.span_id
+    assert attributes_of(embedding)[semconv.GEN_AI_USAGE_INPUT_TOKENS] == EMBEDDING_TOKENS
+    assert chat.name == f"chat {MODEL}"
+    assert dict(attributes_of(chat)) == {
+        semconv.GEN_AI_OPERATION_NAME: "chat",
+        semconv.TRAJECTORY_STEP: 1,
+        semconv.GEN_AI_REQUEST_MODEL: MODEL,
+        semconv.OPENINFERENCE_SPAN_KIND: "LLM",
+        semconv.LLM_MODEL_NAME: MODEL,
+    }
     assert outer.usage == (None, None)

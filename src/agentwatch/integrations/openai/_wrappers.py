@@ -44,12 +44,25 @@ from ._policy import (
 )
 
 
-def _pass_through(instance: Any) -> bool:
+def _is_embeddings(call: ModelCall) -> bool:
+    return call.metric_attributes.get(semconv.GEN_AI_OPERATION_NAME) == semconv.OPERATION_EMBEDDINGS
+
+
+def _made_by(outer: ModelCall, endpoint: Endpoint) -> bool:
+    """Return True when this SDK call is the model call the framework's span ``outer`` traces.
+
+    Another kind of call made inside it, such as the embeddings a semantic cache computes inside
+    a chat model's call, is a model call of its own.
+    """
+    return _is_embeddings(outer) == (endpoint.operation == semconv.OPERATION_EMBEDDINGS)
+
+
+def _pass_through(endpoint: Endpoint, instance: Any) -> bool:
     """Return True when this SDK call must not start a span of its own."""
     if not STATE.active or inside_call.get() or tracing_suppressed():
         return True
     outer = framework_call()
-    if outer is None:
+    if outer is None or not _made_by(outer, endpoint):
         return False
     # A framework already traces this model call: give its span the server we are calling, with
     # the framework's next update of the span.
@@ -65,10 +78,8 @@ def _lend_usage(endpoint: Endpoint, result: Any) -> None:
     split in chunks) gets their sum.
     """
     outer = framework_call()
-    if outer is None or outer.ended or inside_call.get() or tracing_suppressed():
+    if outer is None or outer.ended or inside_call.get() or tracing_suppressed() or not _is_embeddings(outer):
         return
-    if outer.metric_attributes.get(semconv.GEN_AI_OPERATION_NAME) != semconv.OPERATION_EMBEDDINGS:
-        return  # an embeddings call a chat model makes (a semantic cache) is not its usage
     input_tokens, output_tokens = endpoint.usage(result)
     if input_tokens is None and output_tokens is None:
         return
@@ -137,23 +148,24 @@ def _early_answer(call: ModelCall, early: _Early, instance: Any, end: bool = Tru
     raise GuardrailViolation(early.check, early.reason, "input")
 
 
-def governed_framework_call() -> ModelCall | None:
+def governed_framework_call(endpoint: Endpoint) -> ModelCall | None:
     """Return the framework's call when a policy must act on the SDK call made inside it."""
     if STATE.policy is None or not STATE.active or tracing_suppressed() or inside_call.get():
         return None
-    return framework_call()
+    outer = framework_call()
+    return outer if outer is not None and _made_by(outer, endpoint) else None
 
 
 def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        outer = governed_framework_call()
+        outer = governed_framework_call(endpoint)
         if outer is not None and endpoint.messages_param is not None:
             from ._framework import framework_sync  # it imports this module
 
             return framework_sync(endpoint, outer, wrapped, instance, args, kwargs)
-        if _pass_through(instance):
+        if _pass_through(endpoint, instance):
             result = wrapped(*args, **kwargs)
             if endpoint.operation == semconv.OPERATION_EMBEDDINGS and STATE.active:
                 call_guarded("openai.framework", _lend_usage, endpoint, result, default=None)
@@ -208,12 +220,12 @@ def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
     async def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        outer = governed_framework_call()
+        outer = governed_framework_call(endpoint)
         if outer is not None and endpoint.messages_param is not None:
             from ._framework import framework_async  # it imports this module
 
             return await framework_async(endpoint, outer, wrapped, instance, args, kwargs)
-        if _pass_through(instance):
+        if _pass_through(endpoint, instance):
             result = await wrapped(*args, **kwargs)
             if endpoint.operation == semconv.OPERATION_EMBEDDINGS and STATE.active:
                 call_guarded("openai.framework", _lend_usage, endpoint, result, default=None)
