@@ -125,12 +125,10 @@ def input_messages_json(messages: Sequence[Any]) -> str:
             items.append(text_message_json("user", message))
             continue
         role = _role(message)
-        plain = type(role) is str and role != "tool"
-        if plain and role == "assistant" and getattr(message, "tool_calls", None):
-            plain = False  # tool calls take the general path
-        if plain:
+        calls = getattr(message, "tool_calls", None) if role == "assistant" else None
+        if type(role) is str and role != "tool" and not calls:
             items.append(text_message_json(role, content_text(getattr(message, "content", None))))
-        else:
+        else:  # tool calls, tool results and odd roles take the general path
             items.extend(dumps(item) for item in input_messages(openai_messages([message])))
     return "[" + ",".join(items) + "]"
 

@@ -72,9 +72,7 @@ class Tracker:
                         self._note_step(span_id, parent_id, bound_args)
             return
 
-        entry = self._start(kind, span_id, instance, parent, bound_args)
-        with guarded("llamaindex.step"):
-            self._name_step(entry, parent_id)
+        entry = self._start(kind, span_id, instance, parent, parent_id, bound_args)
         entry.parent = parent
         self.entries[span_id] = entry
         with guarded("llamaindex.scope"):
@@ -153,18 +151,6 @@ class Tracker:
         if call_id is not None:
             self.step_tool_calls[span_id] = call_id
 
-    def _name_step(self, entry: Entry, parent_id: str | None) -> None:
-        """Give a model or tool span started in an agent workflow step the step's agent and call id."""
-        if parent_id is None or (not self.step_agents and not self.step_tool_calls):
-            return
-        agent = self.step_agents.get(parent_id)
-        if agent is not None and entry.kind in MODEL_KINDS:
-            entry.span.set_attribute(semconv.GEN_AI_AGENT_NAME, agent)
-        call_id = self.step_tool_calls.get(parent_id)
-        if call_id is not None and entry.kind is Kind.TOOL:
-            entry.tool_call_id = call_id
-            entry.span.set_attribute(semconv.GEN_AI_TOOL_CALL_ID, call_id)
-
     def _forget_step(self, span_id: str) -> None:
         if self.step_agents:
             self.step_agents.pop(span_id, None)
@@ -209,7 +195,15 @@ class Tracker:
             self.streams.pop(span_id, None)
         entry.end(extra={semconv.STREAM_END: semconv.STREAM_END_ABANDONED})
 
-    def _start(self, kind: Kind, span_id: str, instance: Any, parent: Entry | None, bound_args: Any) -> Entry:
+    def _start(
+        self,
+        kind: Kind,
+        span_id: str,
+        instance: Any,
+        parent: Entry | None,
+        parent_id: str | None,
+        bound_args: Any,
+    ) -> Entry:
         run = parent.run if parent is not None else current_run()
         if run is not None and run.implicit:
             # The parent is a one-step run of its own (a tool or retriever called outside any
@@ -229,6 +223,9 @@ class Tracker:
                 attributes[semconv.LLM_PROVIDER] = provider
             if model:
                 attributes[semconv.GEN_AI_REQUEST_MODEL] = model
+            agent = self.step_agents.get(parent_id) if parent_id is not None else None
+            if agent is not None:  # a model call of an agent workflow step
+                attributes[semconv.GEN_AI_AGENT_NAME] = agent
             method = label.rpartition(".")[2]
             attributes.update(extract.model_request(instance, bound_args, kind, method, capture))
             call = ModelCall(_OPERATIONS[kind], model, attributes.items(), run=run, context=context)
@@ -259,6 +256,7 @@ class Tracker:
             return Entry(span_id, kind, instance, span, run)
 
         run, step = (run, run.next_step()) if run is not None else step_for_call()
+        call_id: str | None = None  # the tool call id that an agent workflow's ``call_tool`` step has
         if kind is Kind.RETRIEVE:
             if parent is not None:
                 parent.retrieval_steps.append(step)
@@ -273,6 +271,9 @@ class Tracker:
             span = _internal_span(f"{semconv.OPERATION_EXECUTE_TOOL} {tool}", semconv.SPAN_KIND_TOOL, context)
             span.set_attribute(semconv.GEN_AI_OPERATION_NAME, semconv.OPERATION_EXECUTE_TOOL)
             span.set_attribute(semconv.GEN_AI_TOOL_NAME, tool)
+            call_id = self.step_tool_calls.get(parent_id) if parent_id is not None else None
+            if call_id is not None:
+                span.set_attribute(semconv.GEN_AI_TOOL_CALL_ID, call_id)
             if capture:
                 arguments = extract.tool_arguments(instance, bound_args)
                 span.set_attribute(semconv.GEN_AI_TOOL_CALL_ARGUMENTS, arguments)
@@ -280,6 +281,7 @@ class Tracker:
         span.set_attribute(semconv.LLAMAINDEX_SPAN, label)
         entry = Entry(span_id, kind, instance, span, run)
         entry.step = step
+        entry.tool_call_id = call_id
         return entry
 
     def _defer(self, entry: Entry, span_id: str, result: Any) -> bool:

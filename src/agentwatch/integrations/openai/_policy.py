@@ -9,6 +9,7 @@ the first attempt gave: its exception, or its answer.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from opentelemetry import trace
 
@@ -81,8 +82,6 @@ NO_KEY = "agentwatch-no-key"
 
 def same_host(first: str, second: str) -> bool:
     """True when two base URLs name the same scheme, host and port."""
-    from urllib.parse import urlsplit
-
     a, b = urlsplit(first), urlsplit(second)
     return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
 

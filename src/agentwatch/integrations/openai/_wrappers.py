@@ -44,51 +44,52 @@ from ._policy import (
 )
 
 
-def _is_embeddings(call: ModelCall) -> bool:
-    return call.metric_attributes.get(semconv.GEN_AI_OPERATION_NAME) == semconv.OPERATION_EMBEDDINGS
+def _untraced() -> bool:
+    """Return True when agentwatch is off, the call is agentwatch's own, or a traced call is running."""
+    return not STATE.active or inside_call.get() or tracing_suppressed()
 
 
-def _made_by(outer: ModelCall, endpoint: Endpoint) -> bool:
-    """Return True when this SDK call is the model call the framework's span ``outer`` traces.
+def _framework_owner(endpoint: Endpoint, instance: Any | None = None) -> ModelCall | None:
+    """Return the framework call that traces this SDK call, or None when the call needs a span.
 
-    Another kind of call made inside it, such as the embeddings a semantic cache computes inside
-    a chat model's call, is a model call of its own.
-    """
-    return _is_embeddings(outer) == (endpoint.operation == semconv.OPERATION_EMBEDDINGS)
-
-
-def _pass_through(endpoint: Endpoint, instance: Any) -> bool:
-    """Return True when this SDK call must not start a span of its own."""
-    if not STATE.active or inside_call.get() or tracing_suppressed():
-        return True
-    outer = framework_call()
-    if outer is None or not _made_by(outer, endpoint):
-        return False
-    # A framework already traces this model call: give its span the server we are calling, with
-    # the framework's next update of the span.
-    call_guarded("openai.framework", outer.defer_attributes, server_attributes(instance), default=None)
-    return True
-
-
-def _lend_usage(endpoint: Endpoint, result: Any) -> None:
-    """Add an embeddings response's token counts to the framework span that owns the SDK call.
-
-    LlamaIndex's embedding classes keep only the vectors, so the framework's span would never
-    see the usage the server reported. A framework call that makes several SDK calls (a batch
-    split in chunks) gets their sum.
+    A framework's span owns the SDK call of its own kind: embeddings under an embeddings span, chat
+    under a chat span. Another kind made inside it, such as the embeddings a semantic cache
+    computes inside a chat model's call, is a model call of its own. With ``instance`` given, the
+    owner gets the server the SDK call goes to, with its next span update.
     """
     outer = framework_call()
-    if outer is None or outer.ended or inside_call.get() or tracing_suppressed() or not _is_embeddings(outer):
-        return
+    if outer is None:
+        return None
+    outer_embeds = outer.metric_attributes.get(semconv.GEN_AI_OPERATION_NAME) == semconv.OPERATION_EMBEDDINGS
+    if outer_embeds != (endpoint.operation == semconv.OPERATION_EMBEDDINGS):
+        return None
+    if instance is not None:
+        call_guarded("openai.framework", outer.defer_attributes, server_attributes(instance), default=None)
+    return outer
+
+
+def _owned_result(endpoint: Endpoint, owner: ModelCall, result: Any) -> Any:
+    """Return the result of an SDK call the framework's span ``owner`` traces, lending it the usage.
+
+    LlamaIndex's embedding classes keep only the vectors, so without this the framework's span
+    would never see the usage the server reported.
+    """
+    if endpoint.operation == semconv.OPERATION_EMBEDDINGS:
+        call_guarded("openai.framework", _add_usage, owner, endpoint, result, default=None)
+    return result
+
+
+def _add_usage(owner: ModelCall, endpoint: Endpoint, result: Any) -> None:
+    """Add a response's token counts to ``owner``'s, so a batch split into requests gets their sum."""
     input_tokens, output_tokens = endpoint.usage(result)
-    if input_tokens is None and output_tokens is None:
+    if owner.ended or (input_tokens is None and output_tokens is None):
         return
-    known_input, known_output = outer.usage
+    known_input, known_output = owner.usage
     if input_tokens is not None and known_input is not None:
         input_tokens += known_input
     if output_tokens is not None and known_output is not None:
         output_tokens += known_output
-    outer.set_usage(input_tokens, output_tokens)
+    owner.set_usage(input_tokens, output_tokens)
 
 
 @dataclass
@@ -150,10 +151,9 @@ def _early_answer(call: ModelCall, early: _Early, instance: Any, end: bool = Tru
 
 def governed_framework_call(endpoint: Endpoint) -> ModelCall | None:
     """Return the framework's call when a policy must act on the SDK call made inside it."""
-    if STATE.policy is None or not STATE.active or tracing_suppressed() or inside_call.get():
+    if STATE.policy is None or _untraced():
         return None
-    outer = framework_call()
-    return outer if outer is not None and _made_by(outer, endpoint) else None
+    return _framework_owner(endpoint)
 
 
 def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
@@ -165,11 +165,11 @@ def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
             from ._framework import framework_sync  # it imports this module
 
             return framework_sync(endpoint, outer, wrapped, instance, args, kwargs)
-        if _pass_through(endpoint, instance):
-            result = wrapped(*args, **kwargs)
-            if endpoint.operation == semconv.OPERATION_EMBEDDINGS and STATE.active:
-                call_guarded("openai.framework", _lend_usage, endpoint, result, default=None)
-            return result
+        if _untraced():
+            return wrapped(*args, **kwargs)
+        owner = _framework_owner(endpoint, instance)
+        if owner is not None:
+            return _owned_result(endpoint, owner, wrapped(*args, **kwargs))
         call = call_guarded("openai.request", start_call, endpoint, instance, kwargs, default=None)
         if call is None:
             return wrapped(*args, **kwargs)
@@ -225,11 +225,11 @@ def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
             from ._framework import framework_async  # it imports this module
 
             return await framework_async(endpoint, outer, wrapped, instance, args, kwargs)
-        if _pass_through(endpoint, instance):
-            result = await wrapped(*args, **kwargs)
-            if endpoint.operation == semconv.OPERATION_EMBEDDINGS and STATE.active:
-                call_guarded("openai.framework", _lend_usage, endpoint, result, default=None)
-            return result
+        if _untraced():
+            return await wrapped(*args, **kwargs)
+        owner = _framework_owner(endpoint, instance)
+        if owner is not None:
+            return _owned_result(endpoint, owner, await wrapped(*args, **kwargs))
         call = call_guarded("openai.request", start_call, endpoint, instance, kwargs, default=None)
         if call is None:
             return await wrapped(*args, **kwargs)
