@@ -1,8 +1,8 @@
 """The policy judges answers that LangChain reads: failed evaluations and output guardrails act.
 
-Both routes' answers come from the in-process transport, because a real server does not give a
-wrong answer or a leaked key on demand; the transport tells the routes apart by port. The mirror
-test replays a cassette recorded from the real local server.
+Both routes' answers come from the in-process transport (``_framework_policy``), because a real
+server does not give a wrong answer or a leaked key on demand. The mirror test replays a cassette
+recorded from the real local server.
 """
 
 from __future__ import annotations
@@ -22,46 +22,34 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 
 import agentwatch
+from _framework_policy import (
+    BUFFERED_EVAL_FALLBACK,
+    CONTEXT,
+    EVAL_FALLBACK,
+    LEAK,
+    LOCAL,
+    RIGHT,
+    ROUTES,
+    WRONG,
+    Routes,
+    check_fallback_spans,
+    evaluations,
+    events_named,
+    sse_answer,
+)
 from _openai_transport import Recorder, chat_completion, chunk, httpx
 from _spans import attributes_of
-from agentwatch import EvaluatorRule, Fallback, GuardrailRule, Mirror, Policy, Route, semconv
+from agentwatch import EvaluatorRule, GuardrailRule, Mirror, Policy, Route, semconv
 from agentwatch._state import STATE
 from agentwatch.governance import GuardrailViolation
 
-LOCAL = "http://127.0.0.1:8090/v1"
-APPROVED = "http://127.0.0.1:8091/v1"
-CONTEXT = "Refund requests must be filed within 30 days."
 MESSAGES = [SystemMessage(CONTEXT), HumanMessage("How long is the refund window?")]
-WRONG = "Refunds are available for 60 days."
-RIGHT = "You have 30 days to file a refund request."
-LEAK = "Sure, use the key sk-proj-Abc123Def456Ghi789Jkl012Mno345 for that."
-
 USAGE = {"prompt_tokens": 31, "completion_tokens": 12, "total_tokens": 43}
-ROUTES = {
-    "local": Route("local", "smollm2", base_url=LOCAL),
-    "approved": Route("approved", "smollm2-approved", base_url=APPROVED, approved=True),
-}
-
-
-class Routes(Recorder):
-    """Answer by port: 8090 is the local route, 8091 the approved one."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.local_answer = WRONG
-        self.handler = self.answer
-
-    approved_answer = RIGHT
-
-    def answer(self, request: Any) -> Any:
-        if request.url.port == 8090:
-            return httpx.Response(200, json=chat_completion(self.local_answer, usage=USAGE))
-        return httpx.Response(200, json=chat_completion(self.approved_answer, model="smollm2-approved"))
 
 
 @pytest.fixture
 def routes() -> Routes:
-    return Routes()
+    return Routes(local_usage=USAGE)
 
 
 @pytest.fixture
@@ -86,47 +74,11 @@ def model(routes: Routes, base_url: str = LOCAL) -> ChatOpenAI:
     )
 
 
-def events_named(span: Any, name: str) -> list[dict[str, Any]]:
-    return [dict(event.attributes) for event in span.events if event.name == name]
-
-
-def evaluations(span: Any) -> list[tuple[str, bool]]:
-    return [
-        (e[semconv.GEN_AI_EVALUATION_NAME], e[semconv.EVALUATION_PASSED])
-        for e in events_named(span, semconv.EVENT_EVALUATION_RESULT)
-    ]
-
-
-EVAL_FALLBACK = Policy(
-    routes=ROUTES,
-    evaluators=(EvaluatorRule("groundedness", threshold=0.8, on_fail="fallback"),),
-    fallback=Fallback("approved", ("eval_fail",)),
-)
-
-
 def check_eval_fallback(routes: Routes, exporter: Any, message: Any) -> None:
     assert message.content == RIGHT
     assert message.response_metadata["model_name"] == "smollm2-approved"
-    assert [request.url.port for request in routes.requests] == [8090, 8091]
-    spans = {span.name: span for span in exporter.get_finished_spans()}
-    assert set(spans) == {"chat smollm2", "chat smollm2-approved"}
-    framework, attempt = spans["chat smollm2"], spans["chat smollm2-approved"]
-    assert framework.status.status_code is StatusCode.UNSET
-    assert attempt.parent.span_id == framework.context.span_id
-    # Judged once, before LangChain read the answer; the framework's end does not judge again.
-    assert evaluations(framework) == [("groundedness", False)]
-    assert evaluations(attempt) == [("groundedness", True)]
-    (fallback,) = events_named(framework, semconv.EVENT_FALLBACK)
-    assert fallback[semconv.FALLBACK_REASON] == "evaluation_failed:groundedness"
-    assert fallback[semconv.FALLBACK_TO_ROUTE] == "approved"
-    assert fallback[semconv.FALLBACK_FROM_ROUTE] == "local"
-    assert attributes_of(framework)[semconv.ROUTE_NAME] == "local"
-    assert attributes_of(framework)[semconv.POLICY_ACTION] == "fallback"
-    assert attributes_of(attempt)[semconv.ROUTE_NAME] == "approved"
+    _, attempt = check_fallback_spans(routes, exporter)
     assert attributes_of(attempt)[semconv.FALLBACK_ATTEMPT] == 1
-    assert (
-        attributes_of(attempt)[semconv.TRAJECTORY_STEP] == attributes_of(framework)[semconv.TRAJECTORY_STEP]
-    )
 
 
 def test_failed_evaluation_falls_back_inside_langchain(
@@ -237,32 +189,12 @@ def test_streamed_secret_flagged_inside_langchain(routes: Routes, exporter: Any,
     assert attributes_of(span)[semconv.POLICY_ACTION] == "flag"
 
 
-def sse_answer(text: str, model_name: str = "smollm2") -> Any:
-    events = (
-        chunk({"role": "assistant", "content": text[: len(text) // 2]}, model=model_name),
-        chunk({"content": text[len(text) // 2 :]}, model=model_name),
-        chunk({}, finish_reason="stop", model=model_name),
-    )
-    body = "".join(f"data: {json.dumps(event)}\n\n" for event in events) + "data: [DONE]\n\n"
-    return lambda request: httpx.Response(
-        200, content=body.encode(), headers={"content-type": "text/event-stream"}
-    )
-
-
 @pytest.mark.parametrize("mode", ["sync", "async"])
 async def test_buffered_stream_falls_back_inside_langchain(
     routes: Routes, exporter: Any, use_policy: Any, mode: str
 ) -> None:
-    use_policy(
-        Policy(
-            routes=ROUTES,
-            evaluators=EVAL_FALLBACK.evaluators,
-            fallback=EVAL_FALLBACK.fallback,
-            buffer_streams=True,
-        )
-    )
-    local, approved = sse_answer(WRONG), sse_answer(RIGHT, "smollm2-approved")
-    routes.handler = lambda request: (local if request.url.port == 8090 else approved)(request)
+    use_policy(BUFFERED_EVAL_FALLBACK)
+    routes.stream_answers()
 
     if mode == "sync":
         parts = list(model(routes).stream(MESSAGES))

@@ -1,12 +1,11 @@
 """The policy judges answers that LlamaIndex reads: failed evaluations and output guardrails act.
 
-Both routes' answers come from the in-process transport, because a real server does not give a
-wrong answer or a leaked key on demand; the transport tells the routes apart by port.
+Both routes' answers come from the in-process transport (``_framework_policy``), because a real
+server does not give a wrong answer or a leaked key on demand.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,39 +20,28 @@ from llama_index.core.llms import ChatMessage
 from llama_index.llms.openai_like import OpenAILike
 
 import agentwatch
-from _openai_transport import Recorder, chat_completion, chunk, httpx
+from _framework_policy import (
+    BUFFERED_EVAL_FALLBACK,
+    CONTEXT,
+    EVAL_FALLBACK,
+    LEAK,
+    LOCAL,
+    RIGHT,
+    ROUTES,
+    Routes,
+    check_fallback_spans,
+    evaluations,
+    events_named,
+)
+from _openai_transport import httpx
 from _spans import attributes_of
-from agentwatch import EvaluatorRule, Fallback, GuardrailRule, Policy, Route, semconv
+from agentwatch import GuardrailRule, Policy, semconv
 from agentwatch.governance import GuardrailViolation
 
-LOCAL = "http://127.0.0.1:8090/v1"
-APPROVED = "http://127.0.0.1:8091/v1"
-CONTEXT = "Refund requests must be filed within 30 days."
 MESSAGES = [
     ChatMessage(role="system", content=CONTEXT),
     ChatMessage(role="user", content="How long is the refund window?"),
 ]
-WRONG = "Refunds are available for 60 days."
-RIGHT = "You have 30 days to file a refund request."
-LEAK = "Sure, use the key sk-proj-Abc123Def456Ghi789Jkl012Mno345 for that."
-ROUTES = {
-    "local": Route("local", "smollm2", base_url=LOCAL),
-    "approved": Route("approved", "smollm2-approved", base_url=APPROVED, approved=True),
-}
-
-
-class Routes(Recorder):
-    """Answer by port: 8090 is the local route, 8091 the approved one."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.local_answer = WRONG
-        self.handler = self.answer
-
-    def answer(self, request: Any) -> Any:
-        if request.url.port == 8090:
-            return httpx.Response(200, json=chat_completion(self.local_answer))
-        return httpx.Response(200, json=chat_completion(RIGHT, model="smollm2-approved"))
 
 
 @pytest.fixture
@@ -84,44 +72,9 @@ def llm(routes: Routes) -> OpenAILike:
     )
 
 
-def events_named(span: Any, name: str) -> list[dict[str, Any]]:
-    return [dict(event.attributes) for event in span.events if event.name == name]
-
-
-def evaluations(span: Any) -> list[tuple[str, bool]]:
-    return [
-        (e[semconv.GEN_AI_EVALUATION_NAME], e[semconv.EVALUATION_PASSED])
-        for e in events_named(span, semconv.EVENT_EVALUATION_RESULT)
-    ]
-
-
-EVAL_FALLBACK = Policy(
-    routes=ROUTES,
-    evaluators=(EvaluatorRule("groundedness", threshold=0.8, on_fail="fallback"),),
-    fallback=Fallback("approved", ("eval_fail",)),
-)
-
-
 def check_eval_fallback(routes: Routes, exporter: Any, response: Any) -> None:
     assert response.message.content == RIGHT
-    assert [request.url.port for request in routes.requests] == [8090, 8091]
-    spans = {span.name: span for span in exporter.get_finished_spans()}
-    assert set(spans) == {"chat smollm2", "chat smollm2-approved"}
-    framework, attempt = spans["chat smollm2"], spans["chat smollm2-approved"]
-    assert framework.status.status_code is StatusCode.UNSET
-    assert attempt.parent.span_id == framework.context.span_id
-    assert evaluations(framework) == [("groundedness", False)]
-    assert evaluations(attempt) == [("groundedness", True)]
-    (fallback,) = events_named(framework, semconv.EVENT_FALLBACK)
-    assert fallback[semconv.FALLBACK_REASON] == "evaluation_failed:groundedness"
-    assert fallback[semconv.FALLBACK_FROM_ROUTE] == "local"
-    assert fallback[semconv.FALLBACK_TO_ROUTE] == "approved"
-    assert attributes_of(framework)[semconv.ROUTE_NAME] == "local"
-    assert attributes_of(framework)[semconv.POLICY_ACTION] == "fallback"
-    assert attributes_of(attempt)[semconv.ROUTE_NAME] == "approved"
-    assert (
-        attributes_of(attempt)[semconv.TRAJECTORY_STEP] == attributes_of(framework)[semconv.TRAJECTORY_STEP]
-    )
+    check_fallback_spans(routes, exporter)
 
 
 def test_failed_evaluation_falls_back_inside_llamaindex(
@@ -167,29 +120,9 @@ def test_output_guardrail_raises_inside_llamaindex(routes: Routes, exporter: Any
     assert span.status.status_code is StatusCode.ERROR
 
 
-def sse_answer(text: str, model_name: str = "smollm2") -> Any:
-    events = (
-        chunk({"role": "assistant", "content": text[: len(text) // 2]}, model=model_name),
-        chunk({"content": text[len(text) // 2 :]}, model=model_name),
-        chunk({}, finish_reason="stop", model=model_name),
-    )
-    body = "".join(f"data: {json.dumps(event)}\n\n" for event in events) + "data: [DONE]\n\n"
-    return lambda request: httpx.Response(
-        200, content=body.encode(), headers={"content-type": "text/event-stream"}
-    )
-
-
 def test_buffered_stream_falls_back_inside_llamaindex(routes: Routes, exporter: Any, use_policy: Any) -> None:
-    use_policy(
-        Policy(
-            routes=ROUTES,
-            evaluators=EVAL_FALLBACK.evaluators,
-            fallback=EVAL_FALLBACK.fallback,
-            buffer_streams=True,
-        )
-    )
-    local, approved = sse_answer(WRONG), sse_answer(RIGHT, "smollm2-approved")
-    routes.handler = lambda request: (local if request.url.port == 8090 else approved)(request)
+    use_policy(BUFFERED_EVAL_FALLBACK)
+    routes.stream_answers()
 
     parts = list(llm(routes).stream_chat(MESSAGES))
 
