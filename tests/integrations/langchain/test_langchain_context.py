@@ -297,33 +297,36 @@ def test_fault_never_reaches_user(exporter: Any, monkeypatch: Any) -> None:
     assert len(RUNS) == 0
 
 
+def instrument_with_targets(
+    tracer_provider: Any, monkeypatch: Any, caplog: Any, methods: tuple[Any, ...], functions: tuple[Any, ...]
+) -> dict[int, list[str]]:
+    """Instrument with these patch targets in place of LangChain's; return the log lines by level."""
+    agentwatch.uninstrument()
+    integration = importlib.import_module("agentwatch.integrations.langchain")
+    monkeypatch.setattr(integration, "METHOD_TARGETS", methods)
+    monkeypatch.setattr(integration, "CONTEXT_TARGETS", functions)
+    with caplog.at_level(logging.DEBUG, logger="agentwatch"):
+        agentwatch.instrument(tracer_provider=tracer_provider)
+    lines: dict[int, list[str]] = {}
+    for record in caplog.records:
+        lines.setdefault(record.levelno, []).append(record.getMessage())
+    return lines
+
+
 def test_missing_private_hook_warns(
     tracer_provider: Any, exporter: Any, monkeypatch: Any, caplog: Any
 ) -> None:
     # A release that renames a private target: the module is there, the function is not.
-    agentwatch.uninstrument()
-    integration = importlib.import_module("agentwatch.integrations.langchain")
-    renamed = [("langchain_core.runnables.config", "_renamed_hook", "nesting is lost")]
-    monkeypatch.setattr(integration, "CONTEXT_TARGETS", (*renamed, ("not_installed_pkg.mod", "_hook", "x")))
-    monkeypatch.setattr(
-        integration,
-        "METHOD_TARGETS",
-        (
-            (
-                "langchain_core.language_models.chat_models",
-                "BaseChatModel._renamed",
-                lambda *a: None,
-                "y lost",
-            ),
-        ),
-    )
+    renamed_method = ("langchain_core.language_models.chat_models", "BaseChatModel._renamed", print, "y lost")
+    renamed_function = ("langchain_core.runnables.config", "_renamed_hook", "nesting is lost")
+    not_installed = ("not_installed_pkg.mod", "_hook", "x")
 
-    with caplog.at_level(logging.DEBUG, logger="agentwatch"):
-        agentwatch.instrument(tracer_provider=tracer_provider)
+    lines = instrument_with_targets(
+        tracer_provider, monkeypatch, caplog, (renamed_method,), (renamed_function, not_installed)
+    )
     reply = fake_model("still traced").invoke("q")
 
-    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
-    assert warnings == [
+    assert lines[logging.WARNING] == [
         "agentwatch: langchain_core.language_models.chat_models.BaseChatModel._renamed was not found "
         "in the installed version, so y lost. Install a version the README lists as supported, or "
         "report the version you run.",
@@ -332,39 +335,28 @@ def test_missing_private_hook_warns(
         "the version you run.",
     ]
     # A package that is not installed is not a fault: debug level only.
-    debug = [record.getMessage() for record in caplog.records if record.levelno == logging.DEBUG]
-    assert "agentwatch: not_installed_pkg.mod is not installed; _hook not traced" in debug
+    assert "agentwatch: not_installed_pkg.mod is not installed; _hook not traced" in lines[logging.DEBUG]
     assert reply.content == "still traced"
     assert only(exporter.get_finished_spans()).name.startswith("chat")
 
 
-def test_broken_or_moved_modules_leave_instrument_working(
+def test_broken_or_moved_modules_warn(
     tracer_provider: Any, exporter: Any, monkeypatch: Any, caplog: Any, tmp_path: Any
 ) -> None:
     # A package built against other releases of its dependencies fails to import with an
-    # AttributeError; a private module can move within an installed package.
+    # AttributeError. A private module can move within an installed package.
     broken = tmp_path / "broken_langchain_pkg"
     broken.mkdir()
     (broken / "__init__.py").write_text("import types\ntypes.SimpleNamespace().missing\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    agentwatch.uninstrument()
-    integration = importlib.import_module("agentwatch.integrations.langchain")
-    monkeypatch.setattr(
-        integration, "METHOD_TARGETS", (("broken_langchain_pkg", "Model.invoke", print, "models are lost"),)
-    )
-    monkeypatch.setattr(
-        integration,
-        "CONTEXT_TARGETS",
-        (("langchain_core.runnables._moved_config", "_hook", "nesting is lost"),),
-    )
+    broken_method = ("broken_langchain_pkg", "Model.invoke", print, "models are lost")
+    moved_function = ("langchain_core.runnables._moved_config", "_hook", "nesting is lost")
 
-    with caplog.at_level(logging.DEBUG, logger="agentwatch"):
-        agentwatch.instrument(tracer_provider=tracer_provider)
+    lines = instrument_with_targets(tracer_provider, monkeypatch, caplog, (broken_method,), (moved_function,))
     reply = fake_model("still traced").invoke("q")
     agentwatch.uninstrument()
 
-    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
-    assert warnings == [
+    assert lines[logging.WARNING] == [
         "agentwatch: importing broken_langchain_pkg failed (AttributeError: 'types.SimpleNamespace' "
         "object has no attribute 'missing'), so Model.invoke is not traced. Reinstall the package "
         "or install a version the README lists as supported.",

@@ -148,6 +148,23 @@ class PolicyTool:
         return FunctionTool.from_defaults(self.refund_policy, name="refund_policy")
 
 
+def handoff_workflow(policy: PolicyTool) -> AgentWorkflow:
+    """Return a workflow whose ``triage`` agent hands every request to the ``policy`` agent."""
+    triage = FunctionAgent(
+        name="triage",
+        description="Routes requests.",
+        llm=MockFunctionCallingLLM(response_generator=triage_reply),
+        can_handoff_to=["policy"],
+    )
+    policy_agent = FunctionAgent(
+        name="policy",
+        description="Answers policy questions.",
+        llm=MockFunctionCallingLLM(response_generator=policy_reply),
+        tools=[policy.tool()],
+    )
+    return AgentWorkflow(agents=[triage, policy_agent], root_agent="triage")
+
+
 def mock_index() -> VectorStoreIndex:
     documents = [Document(text=POLICY, id_="doc-refund"), Document(text=SHIPPING, id_="doc-shipping")]
     return VectorStoreIndex.from_documents(documents, embed_model=MockEmbedding(embed_dim=8))
@@ -362,21 +379,8 @@ async def test_agent_workflow_handoff(
     exporter: Any, instrumented: agentwatch.Instrumentation, caller: Span
 ) -> None:
     policy = PolicyTool()
-    triage = FunctionAgent(
-        name="triage",
-        description="Routes requests.",
-        llm=MockFunctionCallingLLM(response_generator=triage_reply),
-        can_handoff_to=["policy"],
-    )
-    policy_agent = FunctionAgent(
-        name="policy",
-        description="Answers policy questions.",
-        llm=MockFunctionCallingLLM(response_generator=policy_reply),
-        tools=[policy.tool()],
-    )
-    workflow = AgentWorkflow(agents=[triage, policy_agent], root_agent="triage")
 
-    result = await workflow.run(user_msg=QUESTION)
+    result = await handoff_workflow(policy).run(user_msg=QUESTION)
 
     assert str(result) == ANSWER
     assert trace.get_current_span() is caller
@@ -446,20 +450,7 @@ async def test_agent_workflow_handoff(
 
 @pytest.mark.parametrize("capture_content", [True])
 async def test_agent_workflow_content(exporter: Any, instrumented: agentwatch.Instrumentation) -> None:
-    triage = FunctionAgent(
-        name="triage",
-        description="Routes requests.",
-        llm=MockFunctionCallingLLM(response_generator=triage_reply),
-        can_handoff_to=["policy"],
-    )
-    policy_agent = FunctionAgent(
-        name="policy",
-        description="Answers policy questions.",
-        llm=MockFunctionCallingLLM(response_generator=policy_reply),
-        tools=[PolicyTool().tool()],
-    )
-
-    await AgentWorkflow(agents=[triage, policy_agent], root_agent="triage").run(user_msg=QUESTION)
+    await handoff_workflow(PolicyTool()).run(user_msg=QUESTION)
 
     spans = exporter.get_finished_spans()
     # The handoff tool takes the workflow Context from the agent; the model sent only these two.
