@@ -21,7 +21,7 @@ How it measures
     exporter. The parent requests one timed repeat per subprocess per round, in a new shuffled
     order each round. A repeat is a batch of calls ended by a ``force_flush``. A configuration's
     value in a round is the mean CPU time per call over its subprocesses. A reported time is the
-    median of those values over the rounds; an overhead is the median over the rounds of (this
+    median of those values over the rounds. An overhead is the median over the rounds of (this
     configuration's value minus the bare value of the same round).
 
     Several subprocesses per configuration (``--processes``, default 3), because one subprocess

@@ -1,7 +1,7 @@
 """Routes, answers and span checks shared by the policy tests of the LangChain and LlamaIndex suites.
 
-Both routes' answers come from the in-process transport, because a real server does not give a
-wrong answer or a leaked key on demand; the transport tells the routes apart by port.
+Both routes' responses come from the in-process transport, because a real server does not give a
+wrong answer or a leaked key on demand. The transport tells the routes apart by port.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ BUFFERED_EVAL_FALLBACK = Policy(
 
 
 class Routes(Recorder):
-    """Answer by port: 8090 is the local route, 8091 the approved one."""
+    """Respond by port: 8090 is the local route, 8091 the approved one."""
 
     def __init__(self, local_usage: dict[str, int] | None = None) -> None:
         super().__init__()
@@ -53,7 +53,7 @@ class Routes(Recorder):
         return httpx.Response(200, json=chat_completion(self.approved_answer, model="smollm2-approved"))
 
     def stream_answers(self) -> None:
-        """Answer with streams from now on: the wrong answer locally, the right one when approved."""
+        """Respond with streams from now on: the wrong answer locally, the right one when approved."""
         local, approved = sse_answer(WRONG), sse_answer(RIGHT, "smollm2-approved")
         self.handler = lambda request: (local if request.url.port == 8090 else approved)(request)
 
@@ -83,7 +83,7 @@ def evaluations(span: Any) -> list[tuple[str, bool]]:
 
 
 def check_fallback_spans(routes: Routes, exporter: Any) -> tuple[ReadableSpan, ReadableSpan]:
-    """Check the spans of a fallback after a failed evaluation; return (framework, attempt)."""
+    """Check the spans of a fallback after a failed evaluation, and return (framework, attempt)."""
     assert [request.url.port for request in routes.requests] == [8090, 8091]
     spans = {span.name: span for span in exporter.get_finished_spans()}
     assert set(spans) == {"chat smollm2", "chat smollm2-approved"}
@@ -91,7 +91,7 @@ def check_fallback_spans(routes: Routes, exporter: Any) -> tuple[ReadableSpan, R
     assert framework.status.status_code is StatusCode.UNSET
     assert attempt.parent is not None
     assert attempt.parent.span_id == framework.context.span_id
-    # Judged once, before the framework read the answer; the framework's end does not judge again.
+    # Judged once, before the framework read the answer. The framework's end does not judge again.
     assert evaluations(framework) == [("groundedness", False)]
     assert evaluations(attempt) == [("groundedness", True)]
     (fallback,) = events_named(framework, semconv.EVENT_FALLBACK)

@@ -319,7 +319,7 @@ def overloaded(request: Any) -> Any:
 def test_failed_fallback_replays_first_answer(
     routes: Routes, exporter: Any, use_policy: Any, failure: str
 ) -> None:
-    # The approved route answers 503, or starts a stream that breaks before its end.
+    # The approved route responds with 503, or starts a stream that breaks before its end.
     use_policy(**EVAL_FALLBACK)
     routes.approved = overloaded if failure == "error status" else broken_stream("smollm2-approved")
     client, _ = make_clients(routes, base_url=LOCAL)

@@ -300,7 +300,7 @@ def test_fault_never_reaches_user(exporter: Any, monkeypatch: Any) -> None:
 def instrument_with_targets(
     tracer_provider: Any, monkeypatch: Any, caplog: Any, methods: tuple[Any, ...], functions: tuple[Any, ...]
 ) -> dict[int, list[str]]:
-    """Instrument with these patch targets in place of LangChain's; return the log lines by level."""
+    """Instrument with these patch targets in place of LangChain's, and return the log lines by level."""
     agentwatch.uninstrument()
     integration = importlib.import_module("agentwatch.integrations.langchain")
     monkeypatch.setattr(integration, "METHOD_TARGETS", methods)
@@ -316,7 +316,7 @@ def instrument_with_targets(
 def test_missing_private_hook_warns(
     tracer_provider: Any, exporter: Any, monkeypatch: Any, caplog: Any
 ) -> None:
-    # A release that renames a private target: the module is there, the function is not.
+    # A release that renames a private target: the module is there, but the function is not.
     renamed_method = ("langchain_core.language_models.chat_models", "BaseChatModel._renamed", print, "y lost")
     renamed_function = ("langchain_core.runnables.config", "_renamed_hook", "nesting is lost")
     not_installed = ("not_installed_pkg.mod", "_hook", "x")
@@ -383,7 +383,7 @@ class EmbeddingCache(BaseCache):
         pass
 
 
-def test_cache_embeddings_are_spans_of_their_own(exporter: Any, replay: Any) -> None:
+def test_cache_embeddings_own_spans(exporter: Any, replay: Any) -> None:
     # The fake model reports no usage, so any token count on the chat span would be the cache's.
     model = FakeToolModel(messages=iter([AIMessage("answer")]), cache=EmbeddingCache())
 

@@ -1,7 +1,7 @@
 """The message JSON written on the chat span is the general converter's JSON, byte for byte.
 
-Text-only messages skip the dicts and are written directly; these tests hold that shortcut to
-the output of the general path (``dumps`` of the converted dicts) for every message shape.
+Text-only messages skip the dicts and are written directly. These tests compare that shortcut
+with the general path (``dumps`` of the converted dicts) for every message shape.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ MESSAGE_CASES: dict[str, list[Any]] = {
 
 
 @pytest.mark.parametrize("messages", list(MESSAGE_CASES.values()), ids=list(MESSAGE_CASES))
-def test_input_json_matches_the_general_converter(messages: list[Any]) -> None:
+def test_input_json_matches_general_path(messages: list[Any]) -> None:
     expected = dumps(input_messages(openai_messages(messages)))
     written = input_messages_json(messages)
     assert written == expected
@@ -73,7 +73,7 @@ def _result(*generations: Any) -> LLMResult:
     return LLMResult(generations=[list(generations)])
 
 
-def test_output_json_for_text_tool_calls_and_plain_generations() -> None:
+def test_output_json_mixed_generations() -> None:
     text = ChatGeneration(
         message=AIMessage(
             TRICKY_TEXT, response_metadata={"finish_reason": "stop", "id": "r1", "model_name": "m"}
@@ -110,7 +110,7 @@ def test_output_json_for_text_tool_calls_and_plain_generations() -> None:
     assert written == dumps(json.loads(written))
 
 
-def test_output_json_is_absent_with_capture_off() -> None:
+def test_output_json_absent_capture_off() -> None:
     generation = ChatGeneration(
         message=AIMessage("secret answer", response_metadata={"finish_reason": "stop"})
     )

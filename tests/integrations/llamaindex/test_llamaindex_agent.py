@@ -93,7 +93,7 @@ async def test_function_agent_trace(exporter: Any, instrumented: agentwatch.Inst
     steps = sorted(attributes_of(span)[semconv.TRAJECTORY_STEP] for span in spans if span is not root)
     assert steps == [1, 2, 3]
     assert attributes_of(root)[semconv.RUN_STEPS] == 3
-    # The chat spans name the agent that made them; the tool span names the call it answers.
+    # The chat spans name the agent that made them. The tool span carries the id of its tool call.
     assert [attributes_of(chat)[semconv.GEN_AI_AGENT_NAME] for chat in chats] == ["Agent", "Agent"]
     first_chat = min(chats, key=lambda chat: chat.start_time)
     [call_id] = attributes_of(first_chat)[semconv.RESPONSE_TOOL_CALL_IDS]
@@ -186,15 +186,13 @@ def test_no_growth_over_500_runs(exporter: Any, instrumented: agentwatch.Instrum
     assert trace.get_current_span() is trace.INVALID_SPAN
 
 
-async def test_agent_step_notes_end_with_their_steps(
-    exporter: Any, instrumented: agentwatch.Instrumentation
-) -> None:
+async def test_step_notes_cleared_after_runs(exporter: Any, instrumented: agentwatch.Instrumentation) -> None:
     def broken() -> str:
         """Fail like a tool whose backend is down."""
         raise ConnectionError("tool backend unreachable")
 
     async def slow() -> str:
-        """Never answer in time."""
+        """Sleep past the caller's timeout."""
         await asyncio.sleep(60)
         return "late"
 

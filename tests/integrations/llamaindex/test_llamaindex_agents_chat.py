@@ -299,7 +299,7 @@ def evidence_of(run: Any) -> list[tuple[str, str, int, str | None]]:
 
 
 async def run_reading_tool_ids(agent: Any) -> tuple[Any, list[str]]:
-    """Run ``agent`` on the question; return its result and the ids of the tool calls it made."""
+    """Run ``agent`` on the question, and return its result and the ids of its tool calls."""
     handler = agent.run(QUESTION)
     tool_ids = [event.tool_id async for event in handler.stream_events() if isinstance(event, ToolCallResult)]
     return await handler, tool_ids
@@ -411,7 +411,7 @@ async def test_agent_workflow_handoff(
         ),
         ignore=TIMING,
     )
-    # Each tool span answers the call the model made, by the model's id.
+    # Each tool span carries the id of the tool call the model made.
     assert_attributes(spans[2], tool_attributes("handoff", 2, "call-handoff"))
     assert_attributes(
         spans[3],
@@ -449,15 +449,17 @@ async def test_agent_workflow_handoff(
 
 
 @pytest.mark.parametrize("capture_content", [True])
-async def test_agent_workflow_content(exporter: Any, instrumented: agentwatch.Instrumentation) -> None:
+async def test_agent_workflow_captured_content(
+    exporter: Any, instrumented: agentwatch.Instrumentation
+) -> None:
     await handoff_workflow(PolicyTool()).run(user_msg=QUESTION)
 
     spans = exporter.get_finished_spans()
-    # The handoff tool takes the workflow Context from the agent; the model sent only these two.
+    # The handoff tool gets the workflow Context from the agent, and the model sent only these two.
     handoff = attributes_of(only(spans, "execute_tool handoff"))
     arguments = json.loads(handoff[semconv.GEN_AI_TOOL_CALL_ARGUMENTS])
     assert arguments == {"to_agent": "policy", "reason": "refunds"}
-    # The mock model reports no finish reason; the output message still has the field.
+    # The mock model reports no finish reason, but the output message still has the field.
     chats = sorted((span for span in spans if span.name == "chat"), key=lambda span: span.start_time)
     outputs = [json.loads(attributes_of(chat)[semconv.GEN_AI_OUTPUT_MESSAGES]) for chat in chats]
     assert [output[0]["finish_reason"] for output in outputs] == ["", "", ""]

@@ -169,7 +169,7 @@ def test_query_trace(exporter: Any, instrumented: agentwatch.Instrumentation) ->
             semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT: attributes_of(embedding)[
                 semconv.GEN_AI_EMBEDDINGS_DIMENSION_COUNT
             ],
-            # LlamaIndex drops the usage; the SDK call underneath hands it to this span.
+            # LlamaIndex drops the usage, so the SDK call underneath hands it to this span.
             semconv.GEN_AI_USAGE_INPUT_TOKENS: 11,
             semconv.LLM_TOKEN_COUNT_PROMPT: 11,
         },

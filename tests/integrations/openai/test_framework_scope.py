@@ -48,8 +48,8 @@ def _embed_inside(outer: ModelCall, replay: Any, mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_embeddings_usage_goes_to_framework_embeddings_span(exporter: Any, replay: Any, mode: str) -> None:
-    # LlamaIndex's embedding classes drop the usage; the SDK call underneath hands it over.
+def test_embeddings_usage_lent_to_owner(exporter: Any, replay: Any, mode: str) -> None:
+    # LlamaIndex's embedding classes drop the usage, so the SDK call underneath hands it over.
     outer = ModelCall(semconv.OPERATION_EMBEDDINGS, MODEL, [(semconv.GEN_AI_REQUEST_MODEL, MODEL)])
 
     _embed_inside(outer, replay, mode)
@@ -63,7 +63,7 @@ def test_embeddings_usage_goes_to_framework_embeddings_span(exporter: Any, repla
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_embeddings_inside_chat_call_get_own_span(exporter: Any, replay: Any, mode: str) -> None:
+def test_embeddings_in_chat_own_span(exporter: Any, replay: Any, mode: str) -> None:
     # A chat model whose semantic cache embeds the prompt: that is a model call of its own, and its
     # tokens and server are not the chat call's.
     outer = ModelCall(semconv.OPERATION_CHAT, MODEL, [(semconv.GEN_AI_REQUEST_MODEL, MODEL)])

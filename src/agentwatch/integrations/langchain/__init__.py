@@ -50,8 +50,9 @@ __all__ = ["HANDLER", "RUNS", "AgentwatchCallbackHandler", "LangChainIntegration
 _CHAT_MODELS = "langchain_core.language_models.chat_models"
 _OPENAI_CHAT = "langchain_openai.chat_models.base"
 
-# What tracing loses when an installed package lacks a target. A target without this text is logged
-# at debug level only, because older langchain-openai releases lack the Responses API streams.
+# Descriptions of what tracing loses when an installed package lacks a target. A target without one
+# is logged at debug level only, because older langchain-openai releases lack the Responses API
+# streams.
 _NO_CHAT_SCOPE = "chat model calls get a second chat span from the OpenAI SDK call underneath"
 _NO_STREAM_SCOPE = "streamed chat model calls get a second chat span from the OpenAI SDK stream"
 _NO_NESTING = "spans started inside {} do not nest under the step's span"

@@ -75,7 +75,7 @@ class Entry:
         self.run = run
         self.call = call
         self.step = 0  # the trajectory step of a retrieval or tool span; model calls keep theirs
-        self.tool_call_id: str | None = None  # the id of the call a tool span answers, when known
+        self.tool_call_id: str | None = None  # the id of the tool call a tool span runs, when known
         self.retrieval_steps: list[int] = []  # steps of the retrievals directly under this span
         # Children of this span are started in this context, so they nest under it explicitly.
         self.context: otel_context.Context = trace.set_span_in_context(span)

@@ -255,6 +255,9 @@ def step_event_facts(bound_args: Any) -> tuple[str | None, str | None]:
     ``AgentOutput`` name the agent the step runs for, and ``ToolCall`` carries the id of the tool
     call the step makes. The events are pydantic models, so their fields are read only when the
     model declares them.
+
+    NOTE: the field names are those of llama-index-core 0.14. If a release renames them, spans
+    lose the agent name and the tool call id without a warning.
     """
     agent: str | None = None
     call_id: str | None = None

@@ -67,7 +67,7 @@ class Tracker:
                 self.entries[span_id] = parent
                 if kind in MODEL_KINDS:
                     _offer_stream_call(parent)
-                if instance is None or parent_id in self.step_agents:  # workflow steps have none
+                if instance is None or parent_id in self.step_agents:  # workflow steps have no instance
                     with guarded("llamaindex.step"):
                         self._note_step(span_id, parent_id, bound_args)
             return
@@ -142,7 +142,7 @@ class Tracker:
     # --- internals -----------------------------------------------------------------------
 
     def _note_step(self, span_id: str, parent_id: str | None, bound_args: Any) -> None:
-        """Keep what an agent workflow step's event says, for the spans started under the step."""
+        """Record the agent name and tool call id of an agent workflow step's event for its child spans."""
         agent, call_id = extract.step_event_facts(bound_args)
         if agent is None and parent_id is not None:
             agent = self.step_agents.get(parent_id)
@@ -256,7 +256,7 @@ class Tracker:
             return Entry(span_id, kind, instance, span, run)
 
         run, step = (run, run.next_step()) if run is not None else step_for_call()
-        call_id: str | None = None  # the tool call id that an agent workflow's ``call_tool`` step has
+        call_id: str | None = None  # set for a tool run by an agent workflow's ``call_tool`` step
         if kind is Kind.RETRIEVE:
             if parent is not None:
                 parent.retrieval_steps.append(step)
