@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -11,6 +12,9 @@ from _local import HELLO, MODEL, async_client, sync_client
 from _spans import attributes_of
 from agentwatch import semconv
 from agentwatch._call import ModelCall, framework_call, framework_call_scope
+from agentwatch._guard import raise_in_tests
+from agentwatch.integrations.openai import CHAT
+from agentwatch.integrations.openai._wrappers import _framework_owner
 
 pytestmark = pytest.mark.usefixtures("instrumented")
 
@@ -84,3 +88,19 @@ def test_embeddings_in_chat_own_span(exporter: Any, replay: Any, mode: str) -> N
         semconv.LLM_MODEL_NAME: MODEL,
     }
     assert outer.usage == (None, None)
+
+
+def test_odd_client_url_stays_out_of_call() -> None:
+    # A client whose base URL cannot be read: the framework's span goes without the server.
+    class OddClient:
+        @property
+        def base_url(self) -> Any:
+            raise RuntimeError("no base URL")
+
+    outer = ModelCall(semconv.OPERATION_CHAT, MODEL, [(semconv.GEN_AI_REQUEST_MODEL, MODEL)])
+    with raise_in_tests(False), framework_call_scope(outer):
+        owner = _framework_owner(CHAT, SimpleNamespace(_client=OddClient()))
+    outer.end()
+
+    assert owner is outer
+    assert outer.ended

@@ -64,8 +64,12 @@ def _framework_owner(endpoint: Endpoint, instance: Any | None = None) -> ModelCa
     if outer_embeds != (endpoint.operation == semconv.OPERATION_EMBEDDINGS):
         return None
     if instance is not None:
-        call_guarded("openai.framework", outer.defer_attributes, server_attributes(instance), default=None)
+        call_guarded("openai.framework", _give_server, outer, instance, default=None)
     return outer
+
+
+def _give_server(outer: ModelCall, instance: Any) -> None:
+    outer.defer_attributes(server_attributes(instance))
 
 
 def _owned_result(endpoint: Endpoint, owner: ModelCall, result: Any) -> Any:
